@@ -1,0 +1,149 @@
+"""Bearer-key authentication with a short-lived in-memory cache.
+
+Every request authenticates, so a cached key must cost a hash and a dict lookup, not a
+database round trip. Verified (and refused) keys are cached for ``ttl`` seconds; after
+that the next request re-reads the row, which is how a revocation made by any process
+(CLI, admin API, another replica) reaches this one within about ``ttl``. Concurrent
+misses for the same key share one query. When the database is briefly unreachable a
+stale entry keeps serving rather than failing every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from visiongate.accounting.keys import Principal, hash_key, parse_bearer, static_key_id
+from visiongate.accounting.keystore import KeyRecord
+from visiongate.errors import AuthenticationError, Overloaded
+
+__all__ = ["ANONYMOUS", "Authenticator", "KeyLookup"]
+
+log = logging.getLogger(__name__)
+
+ANONYMOUS = Principal(key_id="anonymous", name="anonymous")
+KeyLookup = Callable[[str], Awaitable[KeyRecord | None]]
+
+_HOW_TO_SEND = (
+    "Send your API key in the HTTP header 'Authorization: Bearer <key>' "
+    "(the OpenAI SDKs do this with api_key=...)."
+)
+_MAX_CACHED = 50_000
+
+
+@dataclass(slots=True)
+class _Entry:
+    principal: Principal | None  # None: the key is refused (see ``refusal``)
+    refusal: str
+    expires_at: float | None  # the key's own expiry, epoch seconds
+    checked: float  # monotonic time of the lookup
+
+
+class Authenticator:
+    """Maps ``Authorization`` header values to principals."""
+
+    def __init__(
+        self,
+        static_keys: Iterable[str],
+        lookup: KeyLookup | None,
+        *,
+        required: bool = True,
+        ttl: float = 1.0,
+    ) -> None:
+        self._static = {
+            hash_key(key): Principal(key_id=static_key_id(key), name=static_key_id(key))
+            for key in static_keys
+        }
+        self._lookup = lookup
+        self._required = required
+        self._ttl = ttl
+        self._cache: dict[str, _Entry] = {}
+        self._inflight: dict[str, asyncio.Future[_Entry]] = {}
+        self._spent: dict[str, float] = {}
+
+    def set_lookup(self, lookup: KeyLookup | None) -> None:
+        self._lookup = lookup
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal for a header value. Raises AuthenticationError (401)."""
+        token = parse_bearer(authorization)
+        if token is None:
+            if not self._required:
+                return ANONYMOUS
+            if authorization:
+                raise AuthenticationError("Malformed Authorization header. " + _HOW_TO_SEND)
+            raise AuthenticationError("You didn't provide an API key. " + _HOW_TO_SEND)
+        digest = hash_key(token)
+        static = self._static.get(digest)
+        if static is not None:
+            return static
+        entry = self._cache.get(digest)
+        if entry is None or time.monotonic() - entry.checked >= self._ttl:
+            entry = await self._refresh(digest, entry)
+        if entry.principal is not None and (
+            entry.expires_at is None or entry.expires_at > time.time()
+        ):
+            return entry.principal
+        if not self._required:
+            return ANONYMOUS
+        refusal = entry.refusal if entry.principal is None else "This API key has expired."
+        raise AuthenticationError(f"{refusal} {_HOW_TO_SEND}")
+
+    def spent_usd(self, key_id: str) -> float:
+        """The spend last read from the database for a key seen here (0 when unknown)."""
+        return self._spent.get(key_id, 0.0)
+
+    async def _refresh(self, digest: str, stale: _Entry | None) -> _Entry:
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = future
+        try:
+            entry = await self._load(digest, stale)
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters, if any, re-raise it themselves
+            raise
+        finally:
+            del self._inflight[digest]
+
+    async def _load(self, digest: str, stale: _Entry | None) -> _Entry:
+        if self._lookup is None:
+            return _Entry(None, "Incorrect API key provided.", None, time.monotonic())
+        try:
+            record = await self._lookup(digest)
+        except Exception as exc:
+            if stale is not None:
+                log.warning("key lookup failed (%s); serving the cached entry", type(exc).__name__)
+                stale.checked = time.monotonic()
+                return stale
+            log.error("key lookup failed: %s", type(exc).__name__)
+            raise Overloaded(
+                "The gateway cannot verify API keys right now (accounts database unavailable). "
+                "Retry shortly.",
+                code="accounts_unavailable",
+                headers={"retry-after": "1"},
+            ) from exc
+        entry = _entry_for(record)
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+            self._spent.clear()
+        self._cache[digest] = entry
+        if record is not None:
+            self._spent[record.id] = record.spent_usd
+        return entry
+
+
+def _entry_for(record: KeyRecord | None) -> _Entry:
+    now = time.monotonic()
+    if record is None:
+        return _Entry(None, "Incorrect API key provided.", None, now)
+    if record.revoked_at is not None:
+        return _Entry(None, "This API key has been revoked.", None, now)
+    return _Entry(record.principal(), "", record.expires_at, now)

@@ -1,0 +1,266 @@
+"""The hot path: ``POST /v1/chat/completions`` as a plain ASGI handler.
+
+It bypasses the web framework on purpose (the framework's request models halved the
+throughput in measurements, docs/performance.md): read the body under a byte cap,
+authenticate, parse once, hand over to the service, render OpenAI JSON or SSE. Every
+request, whatever happens, leaves exactly one usage record and one metrics observation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from visiongate.accounting import Accounts, Principal, UsageRecord
+from visiongate.api.parse import parse_body, parse_chat_request
+from visiongate.api.render import ChunkRenderer, render_completion
+from visiongate.api.sse import DONE, error_frame
+from visiongate.core.outcome import Outcome
+from visiongate.core.service import ChatService, Prepared
+from visiongate.errors import GatewayError, RequestTooLarge, UpstreamError
+from visiongate.observability.metrics import Metrics
+
+__all__ = ["CHAT_PATHS", "ChatEndpoint"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+_JSON = (b"content-type", b"application/json")
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+log = logging.getLogger("visiongate.request")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _request_id(scope: Scope) -> str:
+    given = _header(scope, b"x-request-id")
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
+        return given
+    return secrets.token_hex(12)
+
+
+class ChatEndpoint:
+    def __init__(self, service: ChatService, accounts: Accounts, metrics: Metrics, max_body: int) -> None:
+        self.service = service
+        self.accounts = accounts
+        self.metrics = metrics
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outcome = Outcome(request_id=_request_id(scope))
+        self.metrics.in_flight.inc()
+        try:
+            await self._handle(scope, receive, send, outcome)
+        finally:
+            self.metrics.in_flight.dec()
+            self._observe(outcome)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, outcome: Outcome) -> None:
+        rid = outcome.request_id.encode()
+        try:
+            principal = await self.accounts.authenticate(_header(scope, b"authorization"))
+            outcome.key_id = principal.key_id
+            body = await self._read_body(scope, receive)
+            request = parse_chat_request(parse_body(body))
+            outcome.model = request.model
+            outcome.stream = request.stream
+            prepared = await self.service.prepare(request, principal, outcome)
+        except GatewayError as exc:
+            await self._send_error(send, exc, rid, outcome)
+            return
+        if prepared.request.stream:
+            await self._stream(scope, receive, send, prepared, outcome, principal)
+        else:
+            await self._complete(send, prepared, outcome)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        declared = _header(scope, b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise RequestTooLarge(
+                f"The request body is {int(declared)} bytes; the limit is {self.max_body}. "
+                "Send fewer or smaller images, or image URLs instead of base64.",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise GatewayError("client disconnected", code="client_closed", status=499)
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body:
+                    raise RequestTooLarge(
+                        f"The request body is over the limit of {self.max_body} bytes. Send "
+                        "fewer or smaller images, or image URLs instead of base64."
+                    )
+                chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _headers(self, rid: bytes, prepared: Prepared | None, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:
+        headers = [(b"x-request-id", rid)]
+        if prepared is not None:
+            for name, value in prepared.admission.headers.items():
+                headers.append((name.encode(), value.encode()))
+            model = prepared.model
+            if model.retired and model.upstream == model.successor:
+                headers.append((b"x-visiongate-upstream-model", model.upstream.encode()))
+        for name, value in (extra or {}).items():
+            headers.append((name.lower().encode(), str(value).encode()))
+        return headers
+
+    async def _send_error(self, send: Send, exc: GatewayError, rid: bytes, outcome: Outcome) -> None:
+        outcome.status = exc.status
+        outcome.error_code = exc.code
+        body = orjson.dumps(exc.to_dict())
+        headers = [_JSON, *self._headers(rid, None, exc.headers)]
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+    async def _complete(self, send: Send, prepared: Prepared, outcome: Outcome) -> None:
+        rid = outcome.request_id.encode()
+        try:
+            response = await self.service.complete(prepared, outcome)
+        except GatewayError as exc:
+            await self._send_error(send, exc, rid, outcome)
+            return
+        payload = render_completion(
+            response, f"chatcmpl-{outcome.request_id}", prepared.request.model, int(outcome.created)
+        )
+        headers = [_JSON, *self._headers(rid, prepared)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": orjson.dumps(payload)})
+
+    async def _stream(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        prepared: Prepared,
+        outcome: Outcome,
+        principal: Principal,
+    ) -> None:
+        rid = outcome.request_id.encode()
+        renderer = ChunkRenderer(
+            f"chatcmpl-{outcome.request_id}",
+            prepared.request.model,
+            int(outcome.created),
+            prepared.request.include_usage,
+        )
+        deltas = self.service.stream(prepared, outcome)
+        # The first delta decides: an upstream failure before it is a normal HTTP error.
+        try:
+            first = await anext(deltas)
+        except GatewayError as exc:
+            await self._send_error(send, exc, rid, outcome)
+            return
+        except StopAsyncIteration:
+            await self._send_error(send, UpstreamError("the provider sent an empty stream"), rid, outcome)
+            return
+        task = asyncio.current_task()
+        disconnected = False
+
+        async def watch() -> None:
+            nonlocal disconnected
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    disconnected = True
+                    if task is not None:
+                        task.cancel()
+                    return
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS + self._headers(rid, prepared)})
+            delta = first
+            while True:
+                if delta.usage is not None:
+                    if renderer.include_usage:
+                        await send({"type": "http.response.body", "body": renderer.usage(delta.usage), "more_body": True})
+                else:
+                    await send({"type": "http.response.body", "body": renderer.delta(delta), "more_body": True})
+                try:
+                    delta = await anext(deltas)
+                except StopAsyncIteration:
+                    break
+            await send({"type": "http.response.body", "body": DONE, "more_body": False})
+        except GatewayError as exc:
+            outcome.status, outcome.error_code = exc.status, exc.code
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": error_frame(exc) + DONE, "more_body": False})
+        except asyncio.CancelledError:
+            if not disconnected:
+                outcome.status, outcome.error_code = 499, "server_shutdown"
+                raise
+            if task is not None:
+                task.uncancel()
+            outcome.status, outcome.error_code = 499, "client_closed"
+        except OSError:
+            outcome.status, outcome.error_code = 499, "client_closed"
+        finally:
+            watcher.cancel()
+            await deltas.aclose()
+
+    def _observe(self, outcome: Outcome) -> None:
+        latency = outcome.latency_s
+        self.metrics.observe(outcome, latency)
+        usage = outcome.usage
+        self.accounts.record(
+            UsageRecord(
+                request_id=outcome.request_id,
+                key_id=outcome.key_id,
+                model=outcome.model,
+                provider=outcome.provider,
+                upstream_model=outcome.upstream_model,
+                status=outcome.status,
+                error_code=outcome.error_code,
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                image_tokens=usage.image_tokens if usage else outcome.image_tokens,
+                images=outcome.images,
+                image_bytes=outcome.image_bytes,
+                latency_ms=latency * 1000.0,
+                ttft_ms=outcome.ttft_ms,
+                cost_usd=outcome.cost_usd,
+                stream=outcome.stream,
+                created_at=outcome.created,
+            )
+        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "request_id": outcome.request_id,
+                    "model": outcome.model,
+                    "provider": outcome.provider,
+                    "status": outcome.status,
+                    "error_code": outcome.error_code,
+                    "latency_ms": round(latency * 1000.0, 2),
+                    "images": outcome.images,
+                    "stream": outcome.stream,
+                },
+            )
+
+

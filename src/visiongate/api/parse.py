@@ -1,0 +1,282 @@
+"""OpenAI Chat Completions JSON → the internal :class:`ChatRequest`, validated once.
+
+Hand-written rather than pydantic models: this runs for every request and the messages
+may carry megabytes of base64, which must not be copied or re-validated. Every
+refusal names the offending place in the request (``param``) the way OpenAI does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from visiongate.core.messages import (
+    ChatRequest,
+    ImagePart,
+    Message,
+    Part,
+    TextPart,
+    ToolCall,
+    ToolSpec,
+)
+from visiongate.errors import InvalidRequest
+
+__all__ = ["parse_body", "parse_chat_request"]
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+_DETAILS = frozenset({"auto", "low", "high"})
+_FORMAT_TYPES = frozenset({"text", "json_object", "json_schema"})
+# Accepted and deliberately ignored: they do not change the answer (documented in README).
+_IGNORED = frozenset({"store", "metadata", "service_tier", "stream_options", "parallel_tool_calls"})
+_HANDLED = frozenset(
+    {
+        "model", "messages", "stream", "max_tokens", "max_completion_tokens", "temperature",
+        "top_p", "stop", "n", "seed", "response_format", "tools", "tool_choice", "user",
+        "presence_penalty", "frequency_penalty", "functions", "function_call", "logprobs",
+        "top_logprobs",
+    }
+)
+
+
+def _bad(message: str, param: str | None, code: str = "invalid_request_error") -> InvalidRequest:
+    return InvalidRequest(message, code=code, param=param)
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 saying what is wrong with it."""
+    if not body:
+        raise _bad("The request body is empty; send a JSON object.", None)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _bad(f"The request body is not valid JSON: {exc}", None) from exc
+    if not isinstance(data, dict):
+        raise _bad("The request body must be a JSON object.", None)
+    return data
+
+
+def _number(data: dict[str, Any], key: str, low: float, high: float) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(f"'{key}' must be a number.", key)
+    if not low <= value <= high:
+        raise _bad(f"'{key}' must be between {low:g} and {high:g}; got {value}.", key)
+    return float(value)
+
+
+def _integer(data: dict[str, Any], key: str, low: int, high: int | None = None) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(f"'{key}' must be an integer.", key)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise _bad(f"'{key}' must be {bound}; got {value}.", key)
+    return value
+
+
+def _parts(content: Any, role: str, where: str) -> list[Part]:
+    if isinstance(content, str):
+        return [TextPart(content)]
+    if not isinstance(content, list):
+        raise _bad("'content' must be a string or a list of content parts.", f"{where}.content")
+    parts: list[Part] = []
+    for j, item in enumerate(content):
+        param = f"{where}.content[{j}]"
+        if isinstance(item, str):
+            parts.append(TextPart(item))
+            continue
+        if not isinstance(item, dict):
+            raise _bad("Each content part must be an object with a 'type'.", param)
+        kind = item.get("type")
+        if kind == "text":
+            text = item.get("text")
+            if not isinstance(text, str):
+                raise _bad("A text part needs a string 'text'.", f"{param}.text")
+            parts.append(TextPart(text))
+        elif kind == "image_url":
+            parts.append(_image_part(item, role, param))
+        elif kind == "refusal" and role == "assistant":
+            parts.append(TextPart(str(item.get("refusal") or "")))
+        else:
+            raise _bad(
+                f"Content part type {kind!r} is not supported; use 'text' or 'image_url'.",
+                f"{param}.type",
+                code="unsupported_parameter" if isinstance(kind, str) else "invalid_request_error",
+            )
+    return parts
+
+
+def _image_part(item: dict[str, Any], role: str, param: str) -> ImagePart:
+    if role != "user":
+        raise _bad(
+            f"Image parts are only allowed in 'user' messages, not in a {role!r} message.", param
+        )
+    spec = item.get("image_url")
+    if isinstance(spec, str):
+        url, detail = spec, "auto"
+    elif isinstance(spec, dict):
+        url, detail = spec.get("url"), spec.get("detail") or "auto"
+    else:
+        raise _bad("An image_url part needs an 'image_url' object with a 'url'.", f"{param}.image_url")
+    if not isinstance(url, str) or not url:
+        raise _bad("'image_url.url' must be a non-empty string.", f"{param}.image_url.url", "invalid_image_url")
+    if detail not in _DETAILS:
+        raise _bad("'detail' must be 'auto', 'low' or 'high'.", f"{param}.image_url.detail")
+    return ImagePart(param=f"{param}.image_url.url", detail=detail, url=url)
+
+
+def _tool_calls(raw: Any, where: str) -> list[ToolCall]:
+    if not isinstance(raw, list):
+        raise _bad("'tool_calls' must be a list.", f"{where}.tool_calls")
+    calls = []
+    for k, call in enumerate(raw):
+        param = f"{where}.tool_calls[{k}]"
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise _bad("Each tool call needs 'id' and 'function': {name, arguments}.", param)
+        args = fn.get("arguments", "")
+        if not isinstance(args, str):
+            args = orjson.dumps(args).decode()
+        calls.append(ToolCall(id=str(call.get("id") or f"call_{k}"), name=fn["name"], arguments=args))
+    return calls
+
+
+def _message(raw: Any, i: int) -> Message:
+    where = f"messages[{i}]"
+    if not isinstance(raw, dict):
+        raise _bad("Each message must be an object with 'role' and 'content'.", where)
+    role = raw.get("role")
+    if role == "function":
+        raise _bad("The 'function' role is deprecated; use 'tool' messages.", f"{where}.role", "unsupported_parameter")
+    if role not in _ROLES:
+        raise _bad(f"'role' must be one of {sorted(_ROLES)}; got {role!r}.", f"{where}.role")
+    content = raw.get("content")
+    tool_calls = _tool_calls(raw["tool_calls"], where) if raw.get("tool_calls") else None
+    if content is None:
+        if not (role == "assistant" and tool_calls):
+            raise _bad("'content' is required for this message.", f"{where}.content")
+        parts: list[Part] = []
+    else:
+        parts = _parts(content, role, where)
+    tool_call_id = raw.get("tool_call_id")
+    if role == "tool" and not isinstance(tool_call_id, str):
+        raise _bad("A 'tool' message needs the 'tool_call_id' it answers.", f"{where}.tool_call_id")
+    name = raw.get("name")
+    return Message(
+        role=role,
+        parts=parts,
+        name=name if isinstance(name, str) else None,
+        tool_calls=tool_calls,
+        tool_call_id=tool_call_id,
+    )
+
+
+def _stop(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(s, str) for s in value) and len(value) <= 4:
+        return list(value) or None
+    raise _bad("'stop' must be a string or a list of up to 4 strings.", "stop")
+
+
+def _tools(value: Any) -> list[ToolSpec] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise _bad("'tools' must be a list of function tools.", "tools")
+    specs = []
+    for k, tool in enumerate(value):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(fn, dict):
+            raise _bad("Each tool must be {'type': 'function', 'function': {...}}.", f"tools[{k}]")
+        if not isinstance(fn.get("name"), str):
+            raise _bad("A function tool needs a 'name'.", f"tools[{k}].function.name")
+        specs.append(
+            ToolSpec(
+                name=fn["name"],
+                description=fn.get("description"),
+                parameters=fn.get("parameters"),
+                strict=fn.get("strict"),
+            )
+        )
+    return specs or None
+
+
+def _tool_choice(value: Any) -> str | None:
+    if value is None or value in ("auto", "none", "required"):
+        return value
+    if isinstance(value, dict):
+        fn = value.get("function")
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            return fn["name"]
+    raise _bad("'tool_choice' must be 'auto', 'none', 'required' or a function choice.", "tool_choice")
+
+
+def _response_format(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") not in _FORMAT_TYPES:
+        raise _bad("'response_format.type' must be 'text', 'json_object' or 'json_schema'.", "response_format")
+    return value
+
+
+def _refuse_unknown(data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if key in _HANDLED or key in _IGNORED or value is None:
+            continue
+        raise _bad(f"The parameter '{key}' is not supported by this gateway.", key, "unsupported_parameter")
+    if data.get("functions") or data.get("function_call"):
+        raise _bad("'functions' is deprecated; send 'tools' instead.", "functions", "unsupported_parameter")
+    if data.get("logprobs") or data.get("top_logprobs"):
+        raise _bad("'logprobs' is not supported by this gateway.", "logprobs", "unsupported_parameter")
+
+
+def parse_chat_request(data: dict[str, Any]) -> ChatRequest:
+    """Validate an OpenAI chat completion request body. Raises InvalidRequest."""
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("'model' is required: the id of a model from GET /v1/models.", "model")
+    raw_messages = data.get("messages")
+    if not isinstance(raw_messages, list) or not raw_messages:
+        raise _bad("'messages' must be a non-empty list of messages.", "messages")
+    _refuse_unknown(data)
+    messages = [_message(raw, i) for i, raw in enumerate(raw_messages)]
+    stream = data.get("stream") or False
+    if not isinstance(stream, bool):
+        raise _bad("'stream' must be true or false.", "stream")
+    options = data.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise _bad("'stream_options' must be an object.", "stream_options")
+    max_tokens = _integer(data, "max_completion_tokens", 1)
+    if max_tokens is None:
+        max_tokens = _integer(data, "max_tokens", 1)
+    user = data.get("user")
+    if user is not None and not isinstance(user, str):
+        raise _bad("'user' must be a string.", "user")
+    parallel = data.get("parallel_tool_calls")
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        stream=stream,
+        include_usage=bool(stream and options and options.get("include_usage")),
+        max_tokens=max_tokens,
+        temperature=_number(data, "temperature", 0, 2),
+        top_p=_number(data, "top_p", 0, 1),
+        stop=_stop(data.get("stop")),
+        n=_integer(data, "n", 1, 128) or 1,
+        seed=_integer(data, "seed", -(2**63)),
+        response_format=_response_format(data.get("response_format")),
+        tools=_tools(data.get("tools")),
+        tool_choice=_tool_choice(data.get("tool_choice")),
+        parallel_tool_calls=parallel if isinstance(parallel, bool) else None,
+        user=user,
+        presence_penalty=_number(data, "presence_penalty", -2, 2),
+        frequency_penalty=_number(data, "frequency_penalty", -2, 2),
+    )

@@ -1,0 +1,48 @@
+"""``visiongate serve``: run the HTTP server (uvicorn with uvloop + httptools)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from visiongate.cli import add_config_arg
+
+    p = sub.add_parser("serve", help="start the HTTP server")
+    add_config_arg(p)
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument("--workers", type=int, help="worker processes (default 1)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from visiongate.observability.logging import configure_logging
+    from visiongate.settings import load_settings
+
+    # Workers are separate processes that build their own app from the environment, so
+    # the CLI's choices travel there as environment variables.
+    if args.config:
+        os.environ["VISIONGATE_CONFIG"] = os.path.abspath(args.config)
+    settings = load_settings(host=args.host, port=args.port, workers=args.workers)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "visiongate.app:factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=settings.access_log,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    return 0

@@ -1,0 +1,196 @@
+"""The model catalog: which model ids exist, who serves them, their limits and prices.
+
+The shipped catalog is ``data/models.toml``; an operator's config file may add
+``[providers.*]``, ``[image_profiles.*]`` and ``[models."id"]`` tables with the same keys,
+which are merged over the shipped ones key by key. The result is immutable and built
+once at start-up.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from typing import Any
+
+__all__ = ["Catalog", "ImageLimits", "ModelEntry", "ProviderEntry", "load_catalog"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """What a model accepts as images, and where the provider would shrink them anyway."""
+
+    formats: frozenset[str] = frozenset({"jpeg", "png", "webp", "gif"})
+    animated: bool = False
+    max_image_bytes: int = 20_000_000
+    max_request_image_bytes: int = 50_000_000
+    max_images: int = 20
+    max_edge: int = 0
+    many_images: int = 0
+    many_images_max_edge: int = 0
+    resize_edge: int = 0
+    max_pixels: int = 0
+    low_detail_edge: int = 512
+    url_passthrough: bool = False
+    token_formula: str = "none"
+    tile_base: int = 0
+    tile_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEntry:
+    """A provider account: the wire API family, where it lives and how to authenticate.
+
+    ``api_key`` is resolved at load time from the config file or ``api_key_env``; a
+    provider without a key (other than ``local``) is listed but not available.
+    """
+
+    name: str
+    kind: str
+    base_url: str
+    api_key_env: str | None = None
+    base_url_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    chat_path: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    quirks: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = frozenset({"vision", "streaming"})
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def configured(self) -> bool:
+        return self.kind == "local" or bool(self.api_key)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    id: str
+    provider: str
+    upstream: str
+    image: ImageLimits
+    context_window: int = 0
+    max_output_tokens: int = 4096
+    price_input: float = 0.0
+    price_output: float = 0.0
+    capabilities: frozenset[str] = frozenset()
+    retired: str | None = None
+    successor: str | None = None
+    aliases: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.price_input + completion_tokens * self.price_output) / 1e6
+
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    providers: Mapping[str, ProviderEntry]
+    models: Mapping[str, ModelEntry]
+    aliases: Mapping[str, str]
+
+    def resolve(self, model_id: str) -> ModelEntry | None:
+        """The entry for an id or alias, or None."""
+        entry = self.models.get(model_id)
+        if entry is None:
+            target = self.aliases.get(model_id)
+            entry = self.models.get(target) if target else None
+        return entry
+
+    def provider_of(self, entry: ModelEntry) -> ProviderEntry:
+        return self.providers[entry.provider]
+
+
+_LIMIT_FIELDS = {f.name for f in fields(ImageLimits)}
+_MODEL_KEYS = {f.name for f in fields(ModelEntry)} | {"image_profile"}
+_PROVIDER_KEYS = {f.name for f in fields(ProviderEntry)}
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _limits(raw: Mapping[str, Any], where: str) -> ImageLimits:
+    unknown = set(raw) - _LIMIT_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown image limit keys {sorted(unknown)}")
+    values = dict(raw)
+    if "formats" in values:
+        values["formats"] = frozenset(str(f).lower() for f in values["formats"])
+    return ImageLimits(**values)
+
+
+def _provider(name: str, raw: Mapping[str, Any], environ: Mapping[str, str]) -> ProviderEntry:
+    unknown = set(raw) - _PROVIDER_KEYS
+    if unknown:
+        raise ValueError(f"provider {name!r}: unknown keys {sorted(unknown)}")
+    values = dict(raw)
+    values["name"] = name
+    values.setdefault("kind", "openai")
+    if values.get("base_url_env") and environ.get(values["base_url_env"]):
+        values["base_url"] = environ[values["base_url_env"]]
+    values["base_url"] = str(values.get("base_url", "")).rstrip("/")
+    if values.get("api_key_env") and environ.get(values["api_key_env"]):
+        values["api_key"] = environ[values["api_key_env"]]
+    values["quirks"] = frozenset(values.get("quirks", ()))
+    values["capabilities"] = frozenset(values.get("capabilities", ("vision", "streaming")))
+    values["headers"] = dict(values.get("headers", {}))
+    return ProviderEntry(**values)
+
+
+def _model(
+    model_id: str,
+    raw: Mapping[str, Any],
+    profiles: Mapping[str, Any],
+    providers: Mapping[str, ProviderEntry],
+) -> ModelEntry:
+    unknown = set(raw) - _MODEL_KEYS
+    if unknown:
+        raise ValueError(f"model {model_id!r}: unknown keys {sorted(unknown)}")
+    values = dict(raw)
+    provider = values.get("provider")
+    if provider not in providers:
+        raise ValueError(f"model {model_id!r}: unknown provider {provider!r}")
+    profile_name = values.pop("image_profile", None)
+    profile = profiles.get(profile_name, {}) if profile_name else {}
+    if profile_name and profile_name not in profiles:
+        raise ValueError(f"model {model_id!r}: unknown image_profile {profile_name!r}")
+    values["image"] = _limits(_merge(profile, values.get("image", {})), f"model {model_id!r}")
+    values["id"] = model_id
+    values.setdefault("upstream", model_id)
+    caps = values.get("capabilities")
+    values["capabilities"] = frozenset(caps if caps is not None else providers[provider].capabilities)
+    values["aliases"] = tuple(values.get("aliases", ()))
+    return ModelEntry(**values)
+
+
+def load_catalog(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Catalog:
+    """Build the catalog from the shipped TOML, the operator's overrides and the environment.
+
+    Raises ValueError naming the entry when a table has unknown keys or references a
+    provider or image profile that does not exist: a typo in config must fail loudly.
+    """
+    text = resources.files("visiongate").joinpath("data/models.toml").read_text("utf-8")
+    data = _merge(tomllib.loads(text), overrides or {})
+    env = environ if environ is not None else {}
+    providers = {n: _provider(n, raw, env) for n, raw in data.get("providers", {}).items()}
+    profiles = data.get("image_profiles", {})
+    models = {
+        mid: _model(mid, raw, profiles, providers) for mid, raw in data.get("models", {}).items()
+    }
+    aliases: dict[str, str] = {}
+    for entry in models.values():
+        for alias in entry.aliases:
+            aliases[alias] = entry.id
+    return Catalog(providers=providers, models=models, aliases=aliases)

@@ -1,0 +1,44 @@
+"""What one request did, gathered as it runs and turned into a usage record and metrics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from visiongate.core.messages import Usage
+
+__all__ = ["Outcome"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    created: float = field(default_factory=time.time)
+    key_id: str | None = None
+    model: str = ""
+    provider: str | None = None
+    upstream_model: str | None = None
+    stream: bool = False
+    status: int = 200
+    error_code: str | None = None
+    usage: Usage | None = None
+    images: int = 0
+    image_bytes: int = 0
+    image_tokens: int = 0
+    image_seconds: float = 0.0
+    fetched_bytes: int = 0
+    cache_hits: int = 0
+    upstream_seconds: float = 0.0
+    first_token_at: float | None = None
+    cost_usd: float = 0.0
+
+    @property
+    def latency_s(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def ttft_ms(self) -> float | None:
+        if self.first_token_at is None:
+            return None
+        return (self.first_token_at - self.started) * 1000.0

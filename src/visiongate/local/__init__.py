@@ -1,0 +1,1 @@
+"""Engines that run models inside the server process (no key, no network)."""

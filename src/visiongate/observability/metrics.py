@@ -1,0 +1,71 @@
+"""Prometheus metrics, one registry per app (no module-level state).
+
+Per process: with ``--workers N`` each worker exposes its own numbers (scrape each, or
+sum in the dashboard); docs/operations.md says so.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from visiongate.core.outcome import Outcome
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_IMAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "visiongate_requests", "Chat requests by model, provider and HTTP status",
+            ["model", "provider", "status"], registry=r,
+        )
+        self.request_seconds = Histogram(
+            "visiongate_request_seconds", "Whole request time", ["model", "provider"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "visiongate_upstream_seconds", "Time spent in the provider call", ["provider"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.image_seconds = Histogram(
+            "visiongate_image_seconds", "Image work per request (fetch, inspect, fit)",
+            buckets=_IMAGE_BUCKETS, registry=r,
+        )
+        self.images = Counter("visiongate_images", "Images received", registry=r)
+        self.image_fetched_bytes = Counter(
+            "visiongate_image_fetched_bytes", "Bytes of images fetched from URLs", registry=r
+        )
+        self.image_cache_hits = Counter(
+            "visiongate_image_cache_hits", "Image URLs served from the cache", registry=r
+        )
+        self.tokens = Counter(
+            "visiongate_tokens", "Tokens by model and kind", ["model", "kind"], registry=r
+        )
+        self.in_flight = Gauge("visiongate_requests_in_flight", "Requests being served", registry=r)
+
+    def observe(self, outcome: Outcome, latency: float) -> None:
+        model = outcome.model or "-"
+        provider = outcome.provider or "-"
+        self.requests.labels(model, provider, str(outcome.status)).inc()
+        self.request_seconds.labels(model, provider).observe(latency)
+        if outcome.upstream_seconds:
+            self.upstream_seconds.labels(provider).observe(outcome.upstream_seconds)
+        if outcome.images:
+            self.images.inc(outcome.images)
+            self.image_seconds.observe(outcome.image_seconds)
+            if outcome.fetched_bytes:
+                self.image_fetched_bytes.inc(outcome.fetched_bytes)
+            if outcome.cache_hits:
+                self.image_cache_hits.inc(outcome.cache_hits)
+        usage = outcome.usage
+        if usage is not None:
+            self.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
+            self.tokens.labels(model, "completion").inc(usage.completion_tokens)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

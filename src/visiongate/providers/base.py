@@ -1,0 +1,300 @@
+"""The provider interface, and the HTTP plumbing every upstream adapter shares.
+
+An adapter translates the internal :class:`ChatRequest` into one wire API and the answer
+back into :class:`ChatResponse` / :class:`StreamDelta`. It knows nothing of HTTP routing,
+of other adapters, or of accounts. Wire-format knowledge stays in the adapter module;
+what is here is transport: a pooled aiohttp session per provider, timeouts, retries
+before the first byte, SSE framing, and mapping upstream failures onto the error tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+
+from visiongate.errors import (
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+if TYPE_CHECKING:
+    from visiongate.core.catalog import ModelEntry, ProviderEntry
+    from visiongate.core.messages import ChatRequest, ChatResponse, StreamDelta
+    from visiongate.settings import Settings
+
+__all__ = [
+    "HttpProvider",
+    "Provider",
+    "SseEvent",
+    "iter_sse",
+    "map_upstream_status",
+    "unsupported",
+]
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
+_MAX_RETRY_AFTER = 20.0
+
+
+class Provider(ABC):
+    """One provider account (``ProviderEntry``) able to serve the models that name it."""
+
+    def __init__(self, entry: ProviderEntry, settings: Settings) -> None:
+        self.entry = entry
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    async def start(self) -> None:
+        """Open clients or load engines; called from the app's lifespan."""
+
+    async def close(self) -> None:
+        """Release what :meth:`start` opened."""
+
+    def check(self, request: ChatRequest, model: ModelEntry) -> None:
+        """Refuse, before any image work, what this provider cannot honour.
+
+        Raises InvalidRequest (``unsupported_parameter``) naming the field. The default
+        checks ``n`` and ``tools`` against the model's capabilities.
+        """
+        if request.n != 1 and not model.supports("n"):
+            raise unsupported("n", f"{model.id} returns one choice per request; send n=1")
+        if request.tools and not model.supports("tools"):
+            raise unsupported("tools", f"{model.id} does not support tool calling")
+        if request.response_format and request.response_format.get("type") not in (None, "text"):
+            if not model.supports("json_mode"):
+                raise unsupported("response_format", f"{model.id} has no JSON mode")
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest, model: ModelEntry) -> ChatResponse:
+        """One whole answer."""
+
+    @abstractmethod
+    def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
+        """The answer as it is produced. The first delta carries ``role``; the last carries
+        ``finish_reason`` and, where known, ``usage``. Cancelling the iterator cancels the
+        upstream call."""
+
+
+def unsupported(param: str, message: str) -> InvalidRequest:
+    return InvalidRequest(message, code="unsupported_parameter", param=param)
+
+
+@dataclass(slots=True)
+class SseEvent:
+    event: str | None
+    data: str
+
+
+async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
+    """Server-sent events from a streaming response, as they arrive.
+
+    Comment lines (``:`` keep-alives, as OpenRouter sends) are skipped; multi-line
+    ``data`` fields are joined with newlines as the SSE spec says.
+    """
+    event: str | None = None
+    data: list[str] = []
+    async for raw in response.content:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data:
+                yield SseEvent(event, "\n".join(data))
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+    if data:
+        yield SseEvent(event, "\n".join(data))
+
+
+def map_upstream_status(
+    provider: str,
+    status: int,
+    message: str,
+    model: ModelEntry | None = None,
+    headers: Mapping[str, str] | None = None,
+    upstream_code: str | None = None,
+) -> GatewayError:
+    """Turn an upstream HTTP failure into the gateway's error, keeping the upstream message.
+
+    Classified by status only. Credentials errors (401/403) become 502: the client's own
+    key is fine, the gateway's provider key is not. A 404 for a retired model says when it
+    was retired, what replaced it, and how to route there.
+    """
+    text = f"{provider} returned HTTP {status}: {message}" if message else f"{provider} returned HTTP {status}"
+    if status == 404 and model is not None:
+        if model.retired:
+            successor = f"; its successor is {model.successor}" if model.successor else ""
+            return ModelNotFound(
+                f"{model.id} was retired by {provider} on {model.retired}{successor}. "
+                "Set VISIONGATE_FOLLOW_SUCCESSORS=1 (follow_successors = true in the config "
+                f"file) to route retired models to their successors. Upstream said: {message}",
+                param="model",
+            )
+        return ModelNotFound(f"{provider} does not know model {model.upstream!r}: {message}", param="model")
+    if status == 429:
+        retry = (headers or {}).get("retry-after")
+        return RateLimited(text, headers={"Retry-After": retry} if retry else None)
+    if status in (401, 403):
+        return UpstreamError(
+            f"{provider} refused the gateway's credentials (HTTP {status}); the operator must "
+            f"check the provider key. Upstream said: {message}",
+        )
+    if status == 413:
+        return InvalidRequest(text, code="request_too_large", status=413)
+    if 400 <= status < 500:
+        return InvalidRequest(text, code=upstream_code or "upstream_invalid_request", status=400 if status != 422 else 400)
+    if status == 504:
+        return UpstreamTimeout(text)
+    return UpstreamError(text)
+
+
+class HttpProvider(Provider):
+    """Base for adapters that call an HTTP API: one pooled session, retries, timeouts."""
+
+    def __init__(self, entry: ProviderEntry, settings: Settings) -> None:
+        super().__init__(entry, settings)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self.settings.upstream_connect_timeout,
+            sock_read=self.settings.upstream_timeout,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            json_serialize=lambda obj: orjson.dumps(obj).decode(),
+            auto_decompress=True,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError(f"provider {self.name} used before start()")
+        return self._session
+
+    def error_message(self, body: bytes) -> tuple[str, str | None]:
+        """(message, code) out of an error body; adapters override for their shape."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body[:500].decode("utf-8", "replace").strip(), None
+        err = data.get("error") if isinstance(data, dict) else None
+        if isinstance(err, dict):
+            code = err.get("code") if isinstance(err.get("code"), str) else None
+            return str(err.get("message") or err.get("type") or err), code
+        if isinstance(err, str):
+            return err, None
+        return str(data)[:500], None
+
+    async def post(
+        self,
+        url: str,
+        payload: Any,
+        headers: Mapping[str, str],
+        model: ModelEntry,
+    ) -> aiohttp.ClientResponse:
+        """POST ``payload`` (already-serialised bytes, or an object for orjson) and return a
+        2xx response whose body the caller reads (and must release).
+
+        Retries connection errors and 429/5xx with exponential backoff (or the upstream's
+        ``Retry-After``) up to ``upstream_retries`` times; nothing has reached the client
+        yet at this point, so a retry is invisible to it. Raises the mapped GatewayError.
+        """
+        body = payload if isinstance(payload, bytes | bytearray) else orjson.dumps(payload)
+        all_headers = {"content-type": "application/json", **self.entry.headers, **headers}
+        attempts = max(0, self.settings.upstream_retries) + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = await self.session.post(url, data=body, headers=all_headers)
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                if last:
+                    raise UpstreamTimeout(f"{self.name} did not answer in time") from exc
+                await asyncio.sleep(self._backoff(attempt, None))
+                continue
+            except aiohttp.ClientError as exc:
+                if last:
+                    raise UpstreamError(f"could not reach {self.name}: {type(exc).__name__}") from exc
+                await asyncio.sleep(self._backoff(attempt, None))
+                continue
+            if response.status < 300:
+                return response
+            try:
+                raw = await response.read()
+            except (aiohttp.ClientError, TimeoutError):
+                raw = b""
+            finally:
+                response.release()
+            if response.status in _RETRY_STATUSES and not last:
+                await asyncio.sleep(self._backoff(attempt, response.headers.get("retry-after")))
+                continue
+            message, code = self.error_message(raw)
+            raise map_upstream_status(
+                self.name, response.status, message, model, response.headers, code
+            )
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _backoff(attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(float(retry_after), _MAX_RETRY_AFTER)
+            except ValueError:
+                pass
+        return min(0.25 * (2**attempt) + random.uniform(0, 0.1), _MAX_RETRY_AFTER)
+
+    async def read_json(self, response: aiohttp.ClientResponse) -> Any:
+        """The whole body of a 2xx answer as JSON; nonsense becomes a 502."""
+        try:
+            raw = await response.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout(f"{self.name} stopped answering") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"{self.name} broke the connection: {type(exc).__name__}") from exc
+        finally:
+            response.release()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(f"{self.name} answered with something that is not JSON") from exc
+
+    async def events(self, response: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
+        """SSE events of a 2xx streaming answer; a broken or stalled stream becomes an error."""
+        try:
+            async for event in iter_sse(response):
+                yield event
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout(f"{self.name} stopped sending the stream") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"{self.name} broke the stream: {type(exc).__name__}") from exc
+        finally:
+            response.release()

@@ -1,0 +1,82 @@
+"""The ``local`` provider: models that run inside the server, each on its own engine.
+
+A catalog entry picks its engine with ``options.engine``: ``"ocr"`` (RapidOCR, always
+installed) or ``"transformers"`` (any Hugging Face image-text-to-text model, needs the
+``local`` extra). Engines are created on first use and shared by the requests for that model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from visiongate.core.catalog import ModelEntry, ProviderEntry
+from visiongate.core.messages import ChatRequest, ChatResponse, StreamDelta
+from visiongate.providers.base import Provider
+from visiongate.settings import Settings
+
+__all__ = ["LocalProvider", "engine_name"]
+
+
+class Engine(Protocol):
+    def status(self) -> dict[str, Any]: ...
+    def available(self) -> bool: ...
+    async def complete(self, request: ChatRequest) -> ChatResponse: ...
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamDelta]: ...
+    async def close(self) -> None: ...
+
+
+def engine_name(model: ModelEntry) -> str:
+    engine = model.options.get("engine")
+    if engine:
+        return str(engine)
+    return "ocr" if model.upstream == "rapidocr" else "transformers"
+
+
+def _engine_class(name: str) -> type:
+    if name == "ocr":
+        from visiongate.local.ocr import OcrEngine
+
+        return OcrEngine
+    if name == "transformers":
+        from visiongate.local.vlm import VlmEngine
+
+        return VlmEngine
+    raise ValueError(f"unknown local engine {name!r}")
+
+
+class LocalProvider(Provider):
+    def __init__(self, entry: ProviderEntry, settings: Settings) -> None:
+        super().__init__(entry, settings)
+        self._engines: dict[str, Engine] = {}
+
+    def engine(self, model: ModelEntry) -> Engine:
+        engine = self._engines.get(model.id)
+        if engine is None:
+            engine = _engine_class(engine_name(model))(model, self.settings)
+            self._engines[model.id] = engine
+        return engine
+
+    def status(self, model: ModelEntry) -> dict[str, Any]:
+        try:
+            engine = self.engine(model)
+        except ImportError as exc:
+            return {"state": "unavailable", "reason": f"install the local extra: {exc.name}"}
+        return engine.status()
+
+    def available(self, model: ModelEntry) -> bool:
+        try:
+            return self.engine(model).available()
+        except ImportError:
+            return False
+
+    async def complete(self, request: ChatRequest, model: ModelEntry) -> ChatResponse:
+        return await self.engine(model).complete(request)
+
+    def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
+        return self.engine(model).stream(request)
+
+    async def close(self) -> None:
+        for engine in self._engines.values():
+            await engine.close()
+        self._engines.clear()

@@ -1,0 +1,524 @@
+"""The OpenAI Chat Completions adapter, also used for every OpenAI-compatible host.
+
+The gateway already speaks OpenAI's format at its edge, so this adapter does the least
+work: an untouched image goes out as the client's own base64 (``ImagePart.data_url``
+reuses it), an http(s) URL the provider fetches itself goes out as that URL, and the
+answer is mapped field by field. Host differences (Together, OpenRouter, MiniMax, vLLM)
+are flags in the provider's catalog entry, read into a :class:`HostProfile`.
+
+Pure mappings: :func:`to_openai_payload`, :func:`from_openai_response`,
+:func:`from_openai_chunk`. I/O: :class:`OpenAIProvider`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, assert_never
+
+import orjson
+
+from visiongate.core.messages import (
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    ImagePart,
+    Message,
+    StreamDelta,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
+from visiongate.providers.base import HttpProvider, map_upstream_status, unsupported
+from visiongate.providers.openai_compat import HostProfile, minimax_base_resp_error
+from visiongate.providers.openai_shapes import (
+    finish_reason_from_openai,
+    tool_arguments_text,
+    tool_choice_to_openai,
+    tool_spec_to_openai,
+    usage_from_openai,
+)
+
+if TYPE_CHECKING:
+    from visiongate.core.catalog import ModelEntry, ProviderEntry
+    from visiongate.settings import Settings
+
+__all__ = [
+    "OpenAIProvider",
+    "from_openai_chunk",
+    "from_openai_response",
+    "to_openai_messages",
+    "to_openai_payload",
+]
+
+_DEFAULT_HOST = HostProfile()
+
+
+# ---------------------------------------------------------------- internal -> OpenAI
+
+
+def _image_to_openai(part: ImagePart) -> dict[str, Any]:
+    if part.data is not None:
+        if not part.media_type:
+            raise GatewayError(f"image {part.param} reached the provider without a media type")
+        url = part.data_url()
+    elif part.url:
+        url = part.url
+    else:
+        raise GatewayError(f"image {part.param} reached the provider with neither bytes nor URL")
+    image: dict[str, Any] = {"url": url}
+    if part.detail != "auto":
+        image["detail"] = part.detail
+    return {"type": "image_url", "image_url": image}
+
+
+def _user_content(message: Message) -> str | list[dict[str, Any]]:
+    parts = message.parts
+    if len(parts) == 1 and isinstance(parts[0], TextPart):
+        return parts[0].text
+    content: list[dict[str, Any]] = []
+    for part in parts:
+        match part:
+            case TextPart(text=text):
+                content.append({"type": "text", "text": text})
+            case ImagePart():
+                content.append(_image_to_openai(part))
+            case _:
+                assert_never(part)
+    return content if content else ""
+
+
+def _text_content(message: Message) -> str | list[dict[str, Any]] | None:
+    """Content of a message that may hold text only (system, developer, assistant, tool)."""
+    texts: list[str] = []
+    for part in message.parts:
+        match part:
+            case TextPart(text=text):
+                texts.append(text)
+            case ImagePart(param=param):
+                raise InvalidRequest(
+                    f"images are accepted only in user messages, not in a {message.role} "
+                    "message; move the image into a user message",
+                    code="unsupported_content",
+                    param=param,
+                )
+            case _:
+                assert_never(part)
+    if not texts:
+        return None
+    if len(texts) == 1:
+        return texts[0]
+    return [{"type": "text", "text": text} for text in texts]
+
+
+def _message_to_openai(message: Message, index: int, host: HostProfile) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": host.role(message.role)}
+    match message.role:
+        case "user":
+            out["content"] = _user_content(message)
+        case "system" | "developer":
+            content = _text_content(message)
+            out["content"] = "" if content is None else content
+        case "assistant":
+            content = _text_content(message)
+            out["content"] = "" if content is None and not message.tool_calls else content
+            if message.tool_calls:
+                out["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }
+                    for call in message.tool_calls
+                ]
+        case "tool":
+            if not message.tool_call_id:
+                raise InvalidRequest(
+                    "a tool message needs the tool_call_id of the call it answers",
+                    param=f"messages[{index}].tool_call_id",
+                )
+            content = _text_content(message)
+            out["content"] = "" if content is None else content
+            out["tool_call_id"] = message.tool_call_id
+        case _:
+            assert_never(message.role)
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def to_openai_messages(
+    messages: list[Message], host: HostProfile = _DEFAULT_HOST
+) -> list[dict[str, Any]]:
+    """OpenAI ``messages`` for the internal ones.
+
+    Raises InvalidRequest naming the part for an image outside a user message (OpenAI
+    refuses those) and for a tool message without ``tool_call_id``.
+    """
+    return [_message_to_openai(message, i, host) for i, message in enumerate(messages)]
+
+
+def to_openai_payload(
+    request: ChatRequest,
+    model: ModelEntry,
+    host: HostProfile = _DEFAULT_HOST,
+    *,
+    stream: bool | None = None,
+) -> dict[str, Any]:
+    """The Chat Completions body for ``request`` sent to ``model.upstream``.
+
+    Every honoured request field is carried over; ``None`` fields are left out so the
+    upstream's defaults apply. A stream always asks for usage (unless the host refuses
+    ``stream_options``) so it can be recorded even when the client did not ask for it.
+    """
+    streaming = request.stream if stream is None else stream
+    payload: dict[str, Any] = {
+        "model": model.upstream,
+        "messages": to_openai_messages(request.messages, host),
+    }
+    if request.max_tokens is not None:
+        payload[host.max_tokens_field] = request.max_tokens
+    if request.temperature is not None:
+        payload["temperature"] = host.temperature(request.temperature)
+    optional: tuple[tuple[str, Any], ...] = (
+        ("top_p", request.top_p),
+        ("seed", request.seed),
+        ("response_format", request.response_format),
+        ("parallel_tool_calls", request.parallel_tool_calls),
+        ("user", request.user),
+        ("presence_penalty", request.presence_penalty),
+        ("frequency_penalty", request.frequency_penalty),
+    )
+    for key, value in optional:
+        if value is not None:
+            payload[key] = value
+    if request.stop:
+        payload["stop"] = list(request.stop)
+    if request.n != 1:
+        payload["n"] = request.n
+    if request.tools:
+        payload["tools"] = [tool_spec_to_openai(tool) for tool in request.tools]
+    if request.tool_choice is not None:
+        payload["tool_choice"] = tool_choice_to_openai(request.tool_choice)
+    if streaming:
+        payload["stream"] = True
+        if host.stream_options:
+            payload["stream_options"] = {"include_usage": True}
+    return payload
+
+
+# ---------------------------------------------------------------- OpenAI -> internal
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _index(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _content_text(value: object, provider: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        texts = []
+        for part in value:
+            if not (isinstance(part, Mapping) and part.get("type") == "text"):
+                kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+                raise UpstreamError(
+                    f"{provider} answered with {kind!r} content the gateway cannot relay"
+                )
+            texts.append(str(part.get("text") or ""))
+        return "".join(texts)
+    raise UpstreamError(f"{provider} answered with content of an unknown shape")
+
+
+def _tool_calls(message: Mapping[str, Any], position: int, provider: str) -> list[ToolCall]:
+    calls: list[ToolCall] = []
+    raw_calls = message.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise UpstreamError(f"{provider} answered with tool_calls that are not a list")
+    for i, raw in enumerate(raw_calls):
+        if not isinstance(raw, Mapping) or raw.get("type", "function") != "function":
+            raise UpstreamError(f"{provider} answered with a tool call the gateway cannot relay")
+        function = raw.get("function")
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            raise UpstreamError(f"{provider} answered with a tool call without a function name")
+        calls.append(
+            ToolCall(
+                id=_str(raw.get("id")) or f"call_{position}_{i}",
+                name=function["name"],
+                arguments=tool_arguments_text(function.get("arguments")),
+            )
+        )
+    legacy = message.get("function_call")
+    if isinstance(legacy, Mapping) and isinstance(legacy.get("name"), str):
+        calls.append(
+            ToolCall(
+                id=f"call_{position}_{len(calls)}",
+                name=legacy["name"],
+                arguments=tool_arguments_text(legacy.get("arguments")),
+            )
+        )
+    return calls
+
+
+def _choice_from_openai(raw: object, position: int, provider: str) -> Choice:
+    message = raw.get("message") if isinstance(raw, Mapping) else None
+    if not isinstance(raw, Mapping) or not isinstance(message, Mapping):
+        raise UpstreamError(f"{provider} answered with a choice without a message")
+    tool_calls = _tool_calls(message, position, provider)
+    return Choice(
+        index=_index(raw.get("index"), position),
+        content=_content_text(message.get("content"), provider),
+        tool_calls=tool_calls or None,
+        finish_reason=finish_reason_from_openai(raw.get("finish_reason")) or "stop",
+        refusal=_str(message.get("refusal")),
+    )
+
+
+def from_openai_response(data: Mapping[str, Any], provider: str = "upstream") -> ChatResponse:
+    """A :class:`ChatResponse` from a ``chat.completion`` body.
+
+    Finish reasons are normalised (``function_call`` → ``tool_calls``, unknown → ``stop``),
+    a legacy ``function_call`` becomes a tool call, and usage keeps cached prompt
+    tokens. Raises UpstreamError for a body without choices or with content it cannot
+    relay, rather than returning an empty answer.
+    """
+    raw_choices = data.get("choices")
+    if not isinstance(raw_choices, list) or not raw_choices:
+        raise UpstreamError(f"{provider} answered without any choices")
+    return ChatResponse(
+        choices=[_choice_from_openai(raw, i, provider) for i, raw in enumerate(raw_choices)],
+        usage=usage_from_openai(data.get("usage")),
+        upstream_model=_str(data.get("model")),
+        upstream_id=_str(data.get("id")),
+        system_fingerprint=_str(data.get("system_fingerprint")),
+    )
+
+
+def _tool_call_deltas(delta: Mapping[str, Any], position: int) -> list[ToolCallDelta]:
+    out: list[ToolCallDelta] = []
+    for i, raw in enumerate(delta.get("tool_calls") or ()):
+        if not isinstance(raw, Mapping):
+            continue
+        function = raw.get("function") if isinstance(raw.get("function"), Mapping) else {}
+        arguments = function.get("arguments")
+        out.append(
+            ToolCallDelta(
+                index=_index(raw.get("index"), i),
+                id=_str(raw.get("id")),
+                name=_str(function.get("name")),
+                arguments=None if arguments is None else tool_arguments_text(arguments),
+            )
+        )
+    legacy = delta.get("function_call")
+    if isinstance(legacy, Mapping):
+        name = _str(legacy.get("name"))
+        out.append(
+            ToolCallDelta(
+                index=0,
+                id=f"call_{position}_0" if name else None,
+                name=name,
+                arguments=_str(legacy.get("arguments")),
+            )
+        )
+    return out
+
+
+def _chunk_choice(raw: Mapping[str, Any], position: int, model: str | None) -> StreamDelta | None:
+    delta = raw.get("delta")
+    delta = delta if isinstance(delta, Mapping) else {}
+    # A refusal has no place of its own in a stream delta; it is text the client must see.
+    content = "".join(t for t in (_str(delta.get("content")), _str(delta.get("refusal"))) if t)
+    tool_calls = _tool_call_deltas(delta, position)
+    role = "assistant" if delta.get("role") == "assistant" else None
+    finish = finish_reason_from_openai(raw.get("finish_reason"))
+    if not (role or content or tool_calls or finish):
+        return None
+    return StreamDelta(
+        index=_index(raw.get("index"), position),
+        role=role,
+        content=content or None,
+        tool_calls=tool_calls or None,
+        finish_reason=finish,
+        upstream_model=model,
+    )
+
+
+def from_openai_chunk(
+    data: Mapping[str, Any], *, final_repeats_message: bool = False
+) -> list[StreamDelta]:
+    """The deltas in one ``chat.completion.chunk``: one per choice that says something,
+    and a last one carrying only ``usage`` when the chunk reports it.
+
+    With ``final_repeats_message`` (MiniMax), a ``chat.completion`` object in the stream
+    repeats the whole answer: only its finish reasons and usage are taken, so the text
+    is not sent twice.
+    """
+    model = _str(data.get("model"))
+    raw_choices = data.get("choices")
+    deltas: list[StreamDelta] = []
+    for position, raw in enumerate(raw_choices if isinstance(raw_choices, list) else ()):
+        if not isinstance(raw, Mapping):
+            continue
+        if final_repeats_message and data.get("object") == "chat.completion":
+            finish = finish_reason_from_openai(raw.get("finish_reason")) or "stop"
+            index = _index(raw.get("index"), position)
+            deltas.append(StreamDelta(index=index, finish_reason=finish, upstream_model=model))
+            continue
+        delta = _chunk_choice(raw, position, model)
+        if delta is not None:
+            deltas.append(delta)
+    usage = usage_from_openai(data.get("usage"))
+    if usage is not None:
+        deltas.append(StreamDelta(usage=usage, upstream_model=model))
+    return deltas
+
+
+# ---------------------------------------------------------------- the provider
+
+
+class _StreamState:
+    """What a stream must remember: which choices started, and the final deltas held
+    back until the usage (which OpenAI sends after the finish reason) is known."""
+
+    def __init__(self) -> None:
+        self.started: set[int] = set()
+        self.held: dict[int, StreamDelta] = {}
+        self.usage: Usage | None = None
+        self.done = False
+
+    def take(self, delta: StreamDelta) -> StreamDelta | None:
+        """The delta to send now, or None when it is kept for the end."""
+        if delta.usage is not None:
+            self.usage = delta.usage
+            if not (delta.content or delta.tool_calls or delta.finish_reason or delta.role):
+                return None
+            delta.usage = None
+        if delta.index not in self.started:
+            self.started.add(delta.index)
+            delta.role = "assistant"
+        if delta.finish_reason is None:
+            return delta
+        held = self.held.get(delta.index)
+        if held is None:
+            self.held[delta.index] = delta
+        else:
+            held.content = (held.content or "") + (delta.content or "") or None
+            held.tool_calls = (held.tool_calls or []) + (delta.tool_calls or []) or None
+            held.finish_reason = delta.finish_reason
+        return None
+
+    def final(self) -> list[StreamDelta]:
+        """The held final deltas, the last one carrying the usage; a stream that ended
+        with ``[DONE]`` but no finish reason gets ``stop``."""
+        if not self.held:
+            role = None if 0 in self.started else "assistant"
+            self.held[0] = StreamDelta(role=role, finish_reason="stop")
+        finals = [self.held[i] for i in sorted(self.held)]
+        finals[-1].usage = self.usage
+        return finals
+
+
+class OpenAIProvider(HttpProvider):
+    """A Chat Completions account: OpenAI itself or any OpenAI-compatible host.
+
+    One instance per ``[providers.X]`` table with ``kind = "openai"``; its pooled session
+    comes from :class:`HttpProvider`. Raises ValueError at construction for quirks or
+    options it does not know.
+    """
+
+    def __init__(self, entry: ProviderEntry, settings: Settings) -> None:
+        super().__init__(entry, settings)
+        self.host = HostProfile.from_entry(entry)
+        self.url = entry.base_url + (entry.chat_path or "/chat/completions")
+        self._headers = self.host.headers(entry.api_key)
+
+    def check(self, request: ChatRequest, model: ModelEntry) -> None:
+        super().check(request, model)
+        if request.seed is not None and not model.supports("seed"):
+            raise unsupported("seed", f"{model.id} cannot be seeded; leave seed out")
+
+    async def complete(self, request: ChatRequest, model: ModelEntry) -> ChatResponse:
+        payload = to_openai_payload(request, model, self.host, stream=False)
+        response = await self.post(self.url, payload, self._headers, model)
+        data = await self.read_json(response)
+        if not isinstance(data, dict):
+            raise UpstreamError(f"{self.name} answered with JSON that is not an object")
+        self._raise_for_body(data, model)
+        return from_openai_response(data, self.name)
+
+    async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
+        payload = to_openai_payload(request, model, self.host, stream=True)
+        response = await self.post(self.url, payload, self._headers, model)
+        state = _StreamState()
+        read_all = False
+        try:
+            async with contextlib.aclosing(self.events(response)) as events:
+                async for event in events:
+                    if event.data.strip() == "[DONE]":
+                        state.done = True
+                        break
+                    for delta in self._deltas(event.data, model):
+                        out = state.take(delta)
+                        if out is not None:
+                            yield out
+            read_all = True
+        finally:
+            # Closing (not releasing) drops the connection, so a client that went away
+            # also stops the upstream generating.
+            if not read_all:
+                response.close()
+        if not (state.done or state.held):
+            raise UpstreamError(f"{self.name} ended the stream before the answer was complete")
+        for delta in state.final():
+            yield delta
+
+    def _deltas(self, text: str, model: ModelEntry) -> list[StreamDelta]:
+        try:
+            chunk = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(f"{self.name} sent a stream event that is not JSON") from exc
+        if not isinstance(chunk, dict):
+            raise UpstreamError(f"{self.name} sent a stream event that is not an object")
+        self._raise_for_body(chunk, model)
+        return from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
+
+    def _raise_for_body(self, data: Mapping[str, Any], model: ModelEntry) -> None:
+        """Raise the error an answer carries despite HTTP 200: OpenRouter's ``error``
+        member (also as a stream event), vLLM's ``object: error``, MiniMax's ``base_resp``."""
+        if self.host.base_resp:
+            error = minimax_base_resp_error(self.name, data)
+            if error is not None:
+                error.message = self._redact(error.message)
+                raise error
+        raw = data.get("error")
+        if data.get("object") == "error":
+            raw = data
+        if raw is None:
+            return
+        message, code = self.error_message(orjson.dumps({"error": raw}))
+        status = raw.get("code") if isinstance(raw, Mapping) else None
+        if isinstance(status, int) and 400 <= status < 600:
+            raise map_upstream_status(self.name, status, message, model, None, code)
+        raise UpstreamError(f"{self.name} reported an error: {message}")
+
+    def error_message(self, body: bytes) -> tuple[str, str | None]:
+        message, code = super().error_message(body)
+        return self._redact(message), code
+
+    def _redact(self, text: str) -> str:
+        """The text without the provider key, whole or in the masked form OpenAI echoes
+        (``sk-ab***wxyz``): upstream messages are passed on to clients."""
+        key = self.entry.api_key
+        if not key or len(key) < 8:
+            return text
+        text = text.replace(key, "[redacted]")
+        tail = key[-4:]
+        return " ".join(
+            "[redacted]" if "*" in word and tail in word else word for word in text.split(" ")
+        )

@@ -1,0 +1,57 @@
+"""Everything a running gateway holds, built from settings and opened/closed as one.
+
+Built by the app's lifespan (and by ``visiongate ask``, which runs the same pipeline in
+process). Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from visiongate.accounting import Accounts
+from visiongate.core.catalog import Catalog, _merge, load_catalog
+from visiongate.core.service import ChatService
+from visiongate.images import ImagePipeline
+from visiongate.local.registry import local_model_overrides
+from visiongate.observability.metrics import Metrics
+from visiongate.providers.base import Provider
+from visiongate.providers.registry import build_providers
+from visiongate.settings import Settings
+
+__all__ = ["Runtime", "build_catalog"]
+
+log = logging.getLogger("visiongate")
+
+
+def build_catalog(settings: Settings, environ: dict[str, str]) -> Catalog:
+    overrides: dict[str, Any] = _merge(settings.catalog_overrides, local_model_overrides(settings))
+    return load_catalog(overrides, environ)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, environ: dict[str, str]) -> None:
+        self.settings = settings
+        self.catalog = build_catalog(settings, environ)
+        self.providers: dict[str, Provider] = build_providers(self.catalog, settings)
+        self.images = ImagePipeline(settings)
+        self.accounts = Accounts(settings)
+        self.metrics = Metrics()
+        self.service = ChatService(settings, self.catalog, self.providers, self.images, self.accounts)
+
+    async def start(self) -> None:
+        await self.accounts.start()
+        await self.images.start()
+        await asyncio.gather(*(p.start() for p in self.providers.values()))
+        configured = sorted(n for n, p in self.catalog.providers.items() if p.configured)
+        log.info("gateway ready", extra={"providers": configured, "models": len(self.catalog.models)})
+
+    async def close(self) -> None:
+        for provider in self.providers.values():
+            try:
+                await provider.close()
+            except Exception:  # closing must go on for the others
+                log.exception("closing provider failed", extra={"provider": provider.name})
+        await self.images.close()
+        await self.accounts.close()
