@@ -51,7 +51,10 @@ class Gateway:
         self.settings = settings
         self.runtime = Runtime(settings, dict(os.environ if environ is None else environ))
         self.chat = ChatEndpoint(
-            self.runtime.service, self.runtime.accounts, self.runtime.metrics, settings.max_body_bytes
+            self.runtime.service,
+            self.runtime.accounts,
+            self.runtime.metrics,
+            settings.max_body_bytes,
         )
         self.api = self._build_api()
 
@@ -79,13 +82,24 @@ class Gateway:
         async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
             first = exc.errors()[0] if exc.errors() else {}
             param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-            return _error_response(InvalidRequest(str(first.get("msg", "invalid request")), param=param))
+            return _error_response(
+                InvalidRequest(str(first.get("msg", "invalid request")), param=param)
+            )
 
         @api.exception_handler(StarletteHTTPException)
         async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
             code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-            body = {"error": {"message": str(exc.detail), "type": "invalid_request_error", "param": None, "code": code}}
-            return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
+            body = {
+                "error": {
+                    "message": str(exc.detail),
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": code,
+                }
+            }
+            return Response(
+                orjson.dumps(body), status_code=exc.status_code, media_type="application/json"
+            )
 
         return api
 

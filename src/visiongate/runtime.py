@@ -17,6 +17,7 @@ from visiongate.images import ImagePipeline
 from visiongate.local.registry import local_model_overrides
 from visiongate.observability.metrics import Metrics
 from visiongate.providers.base import Provider
+from visiongate.providers.local import LocalProvider
 from visiongate.providers.registry import build_providers
 from visiongate.settings import Settings
 
@@ -35,17 +36,24 @@ class Runtime:
         self.settings = settings
         self.catalog = build_catalog(settings, environ)
         self.providers: dict[str, Provider] = build_providers(self.catalog, settings)
+        local = self.providers.get("local")
+        if isinstance(local, LocalProvider):
+            local.serve([m for m in self.catalog.models.values() if m.provider == "local"])
         self.images = ImagePipeline(settings)
         self.accounts = Accounts(settings)
         self.metrics = Metrics()
-        self.service = ChatService(settings, self.catalog, self.providers, self.images, self.accounts)
+        self.service = ChatService(
+            settings, self.catalog, self.providers, self.images, self.accounts
+        )
 
     async def start(self) -> None:
         await self.accounts.start()
         await self.images.start()
         await asyncio.gather(*(p.start() for p in self.providers.values()))
         configured = sorted(n for n, p in self.catalog.providers.items() if p.configured)
-        log.info("gateway ready", extra={"providers": configured, "models": len(self.catalog.models)})
+        log.info(
+            "gateway ready", extra={"providers": configured, "models": len(self.catalog.models)}
+        )
 
     async def close(self) -> None:
         for provider in self.providers.values():

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     usage_flush_interval: float = 1.0
+    redis_prefix: str = "visiongate:"  # namespaces limit keys in a shared Redis
+    key_cache_ttl: float = 1.0  # seconds a verified key is trusted before re-reading its row
 
     # local engine
     local_models: dict[str, Any] = Field(default_factory=dict)

@@ -105,7 +105,16 @@ def run_gateway(
             }
         )
         full_env.update(env or {})
-        cmd = [sys.executable, "-m", "visiongate", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "visiongate",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
         if config is not None:
             cfg = tmpdir / "config.toml"
             cfg.write_text(config)

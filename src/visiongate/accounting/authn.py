@@ -31,6 +31,9 @@ _HOW_TO_SEND = (
     "Send your API key in the HTTP header 'Authorization: Bearer <key>' "
     "(the OpenAI SDKs do this with api_key=...)."
 )
+_INCORRECT = "Incorrect API key provided. " + _HOW_TO_SEND
+_REVOKED = "This API key has been revoked. Ask the gateway's operator for a new key."
+_EXPIRED = "This API key has expired. Ask the gateway's operator for a new key."
 _MAX_CACHED = 50_000
 
 
@@ -89,8 +92,8 @@ class Authenticator:
             return entry.principal
         if not self._required:
             return ANONYMOUS
-        refusal = entry.refusal if entry.principal is None else "This API key has expired."
-        raise AuthenticationError(f"{refusal} {_HOW_TO_SEND}")
+        refusal = entry.refusal if entry.principal is None else _EXPIRED
+        raise AuthenticationError(refusal)
 
     def spent_usd(self, key_id: str) -> float:
         """The spend last read from the database for a key seen here (0 when unknown)."""
@@ -115,7 +118,7 @@ class Authenticator:
 
     async def _load(self, digest: str, stale: _Entry | None) -> _Entry:
         if self._lookup is None:
-            return _Entry(None, "Incorrect API key provided.", None, time.monotonic())
+            return _Entry(None, _INCORRECT, None, time.monotonic())
         try:
             record = await self._lookup(digest)
         except Exception as exc:
@@ -143,7 +146,7 @@ class Authenticator:
 def _entry_for(record: KeyRecord | None) -> _Entry:
     now = time.monotonic()
     if record is None:
-        return _Entry(None, "Incorrect API key provided.", None, now)
+        return _Entry(None, _INCORRECT, None, now)
     if record.revoked_at is not None:
-        return _Entry(None, "This API key has been revoked.", None, now)
+        return _Entry(None, _REVOKED, None, now)
     return _Entry(record.principal(), "", record.expires_at, now)

@@ -87,7 +87,7 @@ class Limiter(Protocol):
 
 def format_reset(seconds: float) -> str:
     """A duration as OpenAI writes it in reset headers: ``17ms``, ``2.383s``, ``6m0s``."""
-    seconds = max(seconds, 0.0)
+    seconds = round(max(seconds, 0.0), 3)
     if seconds < 1:
         return f"{round(seconds * 1000)}ms"
     if seconds < 60:

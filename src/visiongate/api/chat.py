@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -58,7 +57,9 @@ def _request_id(scope: Scope) -> str:
 
 
 class ChatEndpoint:
-    def __init__(self, service: ChatService, accounts: Accounts, metrics: Metrics, max_body: int) -> None:
+    def __init__(
+        self, service: ChatService, accounts: Accounts, metrics: Metrics, max_body: int
+    ) -> None:
         self.service = service
         self.accounts = accounts
         self.metrics = metrics
@@ -117,7 +118,9 @@ class ChatEndpoint:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _headers(self, rid: bytes, prepared: Prepared | None, extra: dict[str, str] | None = None) -> list[tuple[bytes, bytes]]:
+    def _headers(
+        self, rid: bytes, prepared: Prepared | None, extra: dict[str, str] | None = None
+    ) -> list[tuple[bytes, bytes]]:
         headers = [(b"x-request-id", rid)]
         if prepared is not None:
             for name, value in prepared.admission.headers.items():
@@ -129,7 +132,9 @@ class ChatEndpoint:
             headers.append((name.lower().encode(), str(value).encode()))
         return headers
 
-    async def _send_error(self, send: Send, exc: GatewayError, rid: bytes, outcome: Outcome) -> None:
+    async def _send_error(
+        self, send: Send, exc: GatewayError, rid: bytes, outcome: Outcome
+    ) -> None:
         outcome.status = exc.status
         outcome.error_code = exc.code
         body = orjson.dumps(exc.to_dict())
@@ -176,7 +181,9 @@ class ChatEndpoint:
             await self._send_error(send, exc, rid, outcome)
             return
         except StopAsyncIteration:
-            await self._send_error(send, UpstreamError("the provider sent an empty stream"), rid, outcome)
+            await self._send_error(
+                send, UpstreamError("the provider sent an empty stream"), rid, outcome
+            )
             return
         task = asyncio.current_task()
         disconnected = False
@@ -193,14 +200,32 @@ class ChatEndpoint:
 
         watcher = asyncio.create_task(watch())
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS + self._headers(rid, prepared)})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": _SSE_HEADERS + self._headers(rid, prepared),
+                }
+            )
             delta = first
             while True:
                 if delta.usage is not None:
                     if renderer.include_usage:
-                        await send({"type": "http.response.body", "body": renderer.usage(delta.usage), "more_body": True})
+                        await send(
+                            {
+                                "type": "http.response.body",
+                                "body": renderer.usage(delta.usage),
+                                "more_body": True,
+                            }
+                        )
                 else:
-                    await send({"type": "http.response.body", "body": renderer.delta(delta), "more_body": True})
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": renderer.delta(delta),
+                            "more_body": True,
+                        }
+                    )
                 try:
                     delta = await anext(deltas)
                 except StopAsyncIteration:
@@ -209,7 +234,13 @@ class ChatEndpoint:
         except GatewayError as exc:
             outcome.status, outcome.error_code = exc.status, exc.code
             with contextlib.suppress(OSError):
-                await send({"type": "http.response.body", "body": error_frame(exc) + DONE, "more_body": False})
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": error_frame(exc) + DONE,
+                        "more_body": False,
+                    }
+                )
         except asyncio.CancelledError:
             if not disconnected:
                 outcome.status, outcome.error_code = 499, "server_shutdown"
@@ -262,5 +293,3 @@ class ChatEndpoint:
                     "stream": outcome.stream,
                 },
             )
-
-

@@ -31,9 +31,25 @@ _FORMAT_TYPES = frozenset({"text", "json_object", "json_schema"})
 _IGNORED = frozenset({"store", "metadata", "service_tier", "stream_options", "parallel_tool_calls"})
 _HANDLED = frozenset(
     {
-        "model", "messages", "stream", "max_tokens", "max_completion_tokens", "temperature",
-        "top_p", "stop", "n", "seed", "response_format", "tools", "tool_choice", "user",
-        "presence_penalty", "frequency_penalty", "functions", "function_call", "logprobs",
+        "model",
+        "messages",
+        "stream",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "n",
+        "seed",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "user",
+        "presence_penalty",
+        "frequency_penalty",
+        "functions",
+        "function_call",
+        "logprobs",
         "top_logprobs",
     }
 )
@@ -122,9 +138,15 @@ def _image_part(item: dict[str, Any], role: str, param: str) -> ImagePart:
     elif isinstance(spec, dict):
         url, detail = spec.get("url"), spec.get("detail") or "auto"
     else:
-        raise _bad("An image_url part needs an 'image_url' object with a 'url'.", f"{param}.image_url")
+        raise _bad(
+            "An image_url part needs an 'image_url' object with a 'url'.", f"{param}.image_url"
+        )
     if not isinstance(url, str) or not url:
-        raise _bad("'image_url.url' must be a non-empty string.", f"{param}.image_url.url", "invalid_image_url")
+        raise _bad(
+            "'image_url.url' must be a non-empty string.",
+            f"{param}.image_url.url",
+            "invalid_image_url",
+        )
     if detail not in _DETAILS:
         raise _bad("'detail' must be 'auto', 'low' or 'high'.", f"{param}.image_url.detail")
     return ImagePart(param=f"{param}.image_url.url", detail=detail, url=url)
@@ -142,7 +164,9 @@ def _tool_calls(raw: Any, where: str) -> list[ToolCall]:
         args = fn.get("arguments", "")
         if not isinstance(args, str):
             args = orjson.dumps(args).decode()
-        calls.append(ToolCall(id=str(call.get("id") or f"call_{k}"), name=fn["name"], arguments=args))
+        calls.append(
+            ToolCall(id=str(call.get("id") or f"call_{k}"), name=fn["name"], arguments=args)
+        )
     return calls
 
 
@@ -152,7 +176,11 @@ def _message(raw: Any, i: int) -> Message:
         raise _bad("Each message must be an object with 'role' and 'content'.", where)
     role = raw.get("role")
     if role == "function":
-        raise _bad("The 'function' role is deprecated; use 'tool' messages.", f"{where}.role", "unsupported_parameter")
+        raise _bad(
+            "The 'function' role is deprecated; use 'tool' messages.",
+            f"{where}.role",
+            "unsupported_parameter",
+        )
     if role not in _ROLES:
         raise _bad(f"'role' must be one of {sorted(_ROLES)}; got {role!r}.", f"{where}.role")
     content = raw.get("content")
@@ -216,14 +244,19 @@ def _tool_choice(value: Any) -> str | None:
         fn = value.get("function")
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
             return fn["name"]
-    raise _bad("'tool_choice' must be 'auto', 'none', 'required' or a function choice.", "tool_choice")
+    raise _bad(
+        "'tool_choice' must be 'auto', 'none', 'required' or a function choice.", "tool_choice"
+    )
 
 
 def _response_format(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict) or value.get("type") not in _FORMAT_TYPES:
-        raise _bad("'response_format.type' must be 'text', 'json_object' or 'json_schema'.", "response_format")
+        raise _bad(
+            "'response_format.type' must be 'text', 'json_object' or 'json_schema'.",
+            "response_format",
+        )
     return value
 
 
@@ -231,11 +264,17 @@ def _refuse_unknown(data: dict[str, Any]) -> None:
     for key, value in data.items():
         if key in _HANDLED or key in _IGNORED or value is None:
             continue
-        raise _bad(f"The parameter '{key}' is not supported by this gateway.", key, "unsupported_parameter")
+        raise _bad(
+            f"The parameter '{key}' is not supported by this gateway.", key, "unsupported_parameter"
+        )
     if data.get("functions") or data.get("function_call"):
-        raise _bad("'functions' is deprecated; send 'tools' instead.", "functions", "unsupported_parameter")
+        raise _bad(
+            "'functions' is deprecated; send 'tools' instead.", "functions", "unsupported_parameter"
+        )
     if data.get("logprobs") or data.get("top_logprobs"):
-        raise _bad("'logprobs' is not supported by this gateway.", "logprobs", "unsupported_parameter")
+        raise _bad(
+            "'logprobs' is not supported by this gateway.", "logprobs", "unsupported_parameter"
+        )
 
 
 def parse_chat_request(data: dict[str, Any]) -> ChatRequest:

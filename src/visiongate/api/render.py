@@ -74,7 +74,12 @@ class ChunkRenderer:
 
     def __init__(self, completion_id: str, model: str, created: int, include_usage: bool) -> None:
         head = orjson.dumps(
-            {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+            }
         )
         self._prefix = b"data: " + head[:-1] + b',"system_fingerprint":null,"choices":'
         self._suffix = b',"usage":null}\n\n' if include_usage else b"}\n\n"
@@ -108,7 +113,9 @@ class ChunkRenderer:
         return self._include_usage
 
 
-def _tool_call_delta(index: int, call_id: str | None, name: str | None, args: str | None) -> dict[str, Any]:
+def _tool_call_delta(
+    index: int, call_id: str | None, name: str | None, args: str | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"index": index}
     if call_id is not None:
         out["id"] = call_id

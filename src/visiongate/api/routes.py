@@ -66,8 +66,14 @@ def build_router(runtime: Runtime) -> APIRouter:
     @router.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
         """Readiness: the usage database answers."""
-        ok = await runtime.accounts.ready()
-        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+        try:
+            await runtime.accounts.ready()
+            ok = True
+        except Exception:  # any failure to reach the database means "not ready"
+            ok = False
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503
+        )
 
     @router.get("/metrics", tags=["operations"])
     async def metrics() -> Response:

@@ -14,7 +14,9 @@ _COMMANDS = ("serve", "ask", "models", "keys", "usage", "db")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="visiongate", description="OpenAI-compatible vision gateway")
+    parser = argparse.ArgumentParser(
+        prog="visiongate", description="OpenAI-compatible vision gateway"
+    )
     parser.add_argument("--version", action="version", version=f"visiongate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _COMMANDS:

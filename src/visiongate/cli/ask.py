@@ -53,7 +53,9 @@ async def _ask(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     content: list[dict[str, object]] = [{"type": "text", "text": args.prompt}]
     for image in args.image:
-        content.append({"type": "image_url", "image_url": {"url": _image_url(image), "detail": args.detail}})
+        content.append(
+            {"type": "image_url", "image_url": {"url": _image_url(image), "detail": args.detail}}
+        )
     body: dict[str, object] = {
         "model": args.model,
         "messages": [{"role": "user", "content": content}],
@@ -66,7 +68,9 @@ async def _ask(args: argparse.Namespace) -> int:
     outcome = Outcome(request_id="cli")
     try:
         request = parse_chat_request(body)
-        prepared = await runtime.service.prepare(request, Principal(key_id="cli", name="cli"), outcome)
+        prepared = await runtime.service.prepare(
+            request, Principal(key_id="cli", name="cli"), outcome
+        )
         async for delta in runtime.service.stream(prepared, outcome):
             if delta.content:
                 sys.stdout.write(delta.content)
@@ -74,7 +78,10 @@ async def _ask(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         if outcome.usage:
             u = outcome.usage
-            print(f"[{u.prompt_tokens} prompt + {u.completion_tokens} completion tokens]", file=sys.stderr)
+            print(
+                f"[{u.prompt_tokens} prompt + {u.completion_tokens} completion tokens]",
+                file=sys.stderr,
+            )
         return 0
     except GatewayError as exc:
         where = f" ({exc.param})" if exc.param else ""

@@ -60,7 +60,8 @@ class ProviderEntry:
 
     @property
     def configured(self) -> bool:
-        return self.kind == "local" or bool(self.api_key)
+        # options.auth = "none": a server that needs no key (a private vLLM, say).
+        return self.kind == "local" or bool(self.api_key) or self.options.get("auth") == "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,9 @@ def _model(
     values["id"] = model_id
     values.setdefault("upstream", model_id)
     caps = values.get("capabilities")
-    values["capabilities"] = frozenset(caps if caps is not None else providers[provider].capabilities)
+    values["capabilities"] = frozenset(
+        caps if caps is not None else providers[provider].capabilities
+    )
     values["aliases"] = tuple(values.get("aliases", ()))
     return ModelEntry(**values)
 

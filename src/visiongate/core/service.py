@@ -79,7 +79,9 @@ class ChatService:
             entry = replace(entry, upstream=entry.successor)
         return entry, provider
 
-    async def prepare(self, request: ChatRequest, principal: Principal, outcome: Outcome) -> Prepared:
+    async def prepare(
+        self, request: ChatRequest, principal: Principal, outcome: Outcome
+    ) -> Prepared:
         """Every check before the provider is called, cheapest first. Raises GatewayError."""
         model, provider = self.resolve(request.model)
         outcome.provider = provider.name
@@ -133,7 +135,12 @@ class ChatService:
                     delta.usage = None
                 if delta.upstream_model:
                     outcome.upstream_model = delta.upstream_model
-                if delta.role or delta.content is not None or delta.tool_calls or delta.finish_reason:
+                if (
+                    delta.role
+                    or delta.content is not None
+                    or delta.tool_calls
+                    or delta.finish_reason
+                ):
                     yield delta
         finally:
             outcome.upstream_seconds = time.perf_counter() - started
@@ -155,7 +162,9 @@ class ChatService:
         outcome.cost_usd = prepared.model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
         await self.accounts.settle(prepared.admission, usage.total_tokens)
 
-    def estimate_usage(self, request: ChatRequest, outcome: Outcome, response: ChatResponse) -> Usage:
+    def estimate_usage(
+        self, request: ChatRequest, outcome: Outcome, response: ChatResponse
+    ) -> Usage:
         chars = sum(len(c.content or "") for c in response.choices)
         return Usage(
             prompt_tokens=estimate_prompt_tokens(request) + outcome.image_tokens,

@@ -103,7 +103,7 @@ class ImageCache:
             self._size -= len(blob.data)
 
     def _evict_oldest(self) -> None:
-        digest, blob = self._blobs.popitem(last=False)
+        _, blob = self._blobs.popitem(last=False)
         self._size -= len(blob.data)
         for url in blob.urls:
             self._urls.pop(url, None)

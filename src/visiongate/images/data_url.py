@@ -53,8 +53,7 @@ def parse_data_url(url: str, param: str, max_bytes: int) -> DataUrl:
     declared = declared.strip().lower()
     if not options or options[-1].strip().lower() != "base64":
         raise ImageError(
-            "The image data URL must be base64-encoded: "
-            "data:image/<format>;base64,<data>.",
+            "The image data URL must be base64-encoded: data:image/<format>;base64,<data>.",
             code="invalid_image_url",
             param=param,
         )
@@ -105,8 +104,7 @@ def _decode(payload: str, param: str) -> tuple[bytes, str]:
 
 def _too_large(param: str, max_bytes: int) -> ImageError:
     return ImageError(
-        f"The image is larger than the gateway's limit of {max_bytes} bytes; "
-        "send a smaller image.",
+        f"The image is larger than the gateway's limit of {max_bytes} bytes; send a smaller image.",
         code="image_too_large",
         param=param,
     )

@@ -113,11 +113,9 @@ def _webp_info(data: bytes, param: str) -> ImageInfo:
     """Size and frame count from the RIFF chunks (VP8, VP8L or VP8X + ANMF)."""
     width = height = 0
     frames = 0
-    animated = False
     for fourcc, start, end in _riff_chunks(data, param):
-        body = data[start:end]
+        body = data[start : min(end, start + 10)]  # the headers are in the first 10 bytes
         if fourcc == b"VP8X" and len(body) >= 10:
-            animated = bool(body[0] & 0x02)
             width = 1 + int.from_bytes(body[4:7], "little")
             height = 1 + int.from_bytes(body[7:10], "little")
         elif fourcc == b"VP8 " and not width and len(body) >= 10:

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from visiongate.core.catalog import ModelEntry
-from visiongate.core.messages import ChatRequest, ChatResponse, Choice, ImagePart, StreamDelta, Usage
+from visiongate.core.messages import (
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    ImagePart,
+    StreamDelta,
+    Usage,
+)
 from visiongate.errors import InvalidRequest, Overloaded
 from visiongate.settings import Settings
 
@@ -76,8 +83,11 @@ class OcrEngine:
         self._state = "not_loaded"
 
     def status(self) -> dict[str, Any]:
-        return {"state": self._state, "source": "rapidocr-onnxruntime (PP-OCRv4, bundled)",
-                "weights_present": True}
+        return {
+            "state": self._state,
+            "source": "rapidocr-onnxruntime (PP-OCRv4, bundled)",
+            "weights_present": True,
+        }
 
     def available(self) -> bool:
         return True
@@ -118,9 +128,7 @@ class OcrEngine:
                 param="messages",
             )
         if self._waiting >= self.settings.local_queue_size + self.settings.local_concurrency:
-            raise Overloaded(
-                "local/ocr is busy; retry shortly.", headers={"Retry-After": "1"}
-            )
+            raise Overloaded("local/ocr is busy; retry shortly.", headers={"Retry-After": "1"})
         self._waiting += 1
         try:
             async with self._slots:

@@ -21,20 +21,30 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "visiongate_requests", "Chat requests by model, provider and HTTP status",
-            ["model", "provider", "status"], registry=r,
+            "visiongate_requests",
+            "Chat requests by model, provider and HTTP status",
+            ["model", "provider", "status"],
+            registry=r,
         )
         self.request_seconds = Histogram(
-            "visiongate_request_seconds", "Whole request time", ["model", "provider"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "visiongate_request_seconds",
+            "Whole request time",
+            ["model", "provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.upstream_seconds = Histogram(
-            "visiongate_upstream_seconds", "Time spent in the provider call", ["provider"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "visiongate_upstream_seconds",
+            "Time spent in the provider call",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.image_seconds = Histogram(
-            "visiongate_image_seconds", "Image work per request (fetch, inspect, fit)",
-            buckets=_IMAGE_BUCKETS, registry=r,
+            "visiongate_image_seconds",
+            "Image work per request (fetch, inspect, fit)",
+            buckets=_IMAGE_BUCKETS,
+            registry=r,
         )
         self.images = Counter("visiongate_images", "Images received", registry=r)
         self.image_fetched_bytes = Counter(

@@ -48,9 +48,12 @@ __all__ = [
     "ANTHROPIC_VERSION",
     "AnthropicProvider",
     "AnthropicStreamTranslator",
+    "check_conversation",
+    "finish_reason",
     "from_anthropic_error",
     "from_anthropic_response",
     "to_anthropic_payload",
+    "usage_from",
 ]
 
 log = logging.getLogger(__name__)
@@ -345,13 +348,13 @@ def from_anthropic_response(body: Any) -> ChatResponse:
     )
 
 
-def from_anthropic_error(error: Any) -> GatewayError:
+def from_anthropic_error(error: Any, provider: str = "anthropic") -> GatewayError:
     """The gateway error for an Anthropic error object (``{"type", "message"}``)."""
     if not isinstance(error, dict):
-        return UpstreamError("anthropic sent an error event without details")
+        return UpstreamError(f"{provider} sent an error event without details")
     kind = str(error.get("type") or "api_error")
     message = f"{kind}: {error.get('message') or 'no message'}"
-    return map_upstream_status("anthropic", _ERROR_STATUS.get(kind, 500), message)
+    return map_upstream_status(provider, _ERROR_STATUS.get(kind, 500), message)
 
 
 class AnthropicStreamTranslator:
@@ -361,7 +364,8 @@ class AnthropicStreamTranslator:
     tool call got any argument text, the usage so far, and whether ``message_stop`` came.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, provider: str = "anthropic") -> None:
+        self.provider = provider
         self.done = False
         self._usage: dict[str, Any] = {}  # latest value of each Anthropic usage field
         self._tools: dict[int, int] = {}  # content block index → tool call index
@@ -391,7 +395,7 @@ class AnthropicStreamTranslator:
             self.done = True
             return []
         if kind == "error":
-            raise from_anthropic_error(event.get("error"))
+            raise from_anthropic_error(event.get("error"), self.provider)
         return []  # ping, and event types newer than this adapter
 
     @property
@@ -407,7 +411,7 @@ class AnthropicStreamTranslator:
     def finish(self) -> None:
         """Call when the upstream stream ends; raises UpstreamError if it ended early."""
         if not self.done:
-            raise UpstreamError("anthropic ended the stream before message_stop")
+            raise UpstreamError(f"{self.provider} ended the stream before message_stop")
 
     def _block_start(self, index: int, block: Mapping[str, Any]) -> list[StreamDelta]:
         kind = block.get("type")
@@ -495,11 +499,11 @@ class AnthropicProvider(HttpProvider):
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
         payload = to_anthropic_payload(request, model, stream=True)
         response = await self.post(self._url, payload, self._headers(), model)
-        translator = AnthropicStreamTranslator()
+        translator = AnthropicStreamTranslator(self.name)
         events = self.events(response)
         try:
             async for event in events:
-                for delta in translator.from_anthropic_event(_event_json(event.data)):
+                for delta in translator.from_anthropic_event(_event_json(event.data, self.name)):
                     yield delta
             translator.finish()
         finally:
@@ -508,11 +512,11 @@ class AnthropicProvider(HttpProvider):
             await events.aclose()
 
 
-def _event_json(data: str) -> Mapping[str, Any]:
+def _event_json(data: str, provider: str) -> Mapping[str, Any]:
     try:
         event = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise UpstreamError("anthropic sent a stream event that is not JSON") from exc
+        raise UpstreamError(f"{provider} sent a stream event that is not JSON") from exc
     if not isinstance(event, dict):
-        raise UpstreamError("anthropic sent a stream event that is not an object")
+        raise UpstreamError(f"{provider} sent a stream event that is not an object")
     return event

@@ -57,10 +57,10 @@ class Provider(ABC):
     def name(self) -> str:
         return self.entry.name
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook
         """Open clients or load engines; called from the app's lifespan."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what :meth:`start` opened."""
 
     def check(self, request: ChatRequest, model: ModelEntry) -> None:
@@ -73,9 +73,9 @@ class Provider(ABC):
             raise unsupported("n", f"{model.id} returns one choice per request; send n=1")
         if request.tools and not model.supports("tools"):
             raise unsupported("tools", f"{model.id} does not support tool calling")
-        if request.response_format and request.response_format.get("type") not in (None, "text"):
-            if not model.supports("json_mode"):
-                raise unsupported("response_format", f"{model.id} has no JSON mode")
+        fmt = request.response_format
+        if fmt and fmt.get("type") not in (None, "text") and not model.supports("json_mode"):
+            raise unsupported("response_format", f"{model.id} has no JSON mode")
 
     @abstractmethod
     async def complete(self, request: ChatRequest, model: ModelEntry) -> ChatResponse:
@@ -140,7 +140,11 @@ def map_upstream_status(
     key is fine, the gateway's provider key is not. A 404 for a retired model says when it
     was retired, what replaced it, and how to route there.
     """
-    text = f"{provider} returned HTTP {status}: {message}" if message else f"{provider} returned HTTP {status}"
+    text = (
+        f"{provider} returned HTTP {status}: {message}"
+        if message
+        else f"{provider} returned HTTP {status}"
+    )
     if status == 404 and model is not None:
         if model.retired:
             successor = f"; its successor is {model.successor}" if model.successor else ""
@@ -150,7 +154,9 @@ def map_upstream_status(
                 f"file) to route retired models to their successors. Upstream said: {message}",
                 param="model",
             )
-        return ModelNotFound(f"{provider} does not know model {model.upstream!r}: {message}", param="model")
+        return ModelNotFound(
+            f"{provider} does not know model {model.upstream!r}: {message}", param="model"
+        )
     if status == 429:
         retry = (headers or {}).get("retry-after")
         return RateLimited(text, headers={"Retry-After": retry} if retry else None)
@@ -162,7 +168,11 @@ def map_upstream_status(
     if status == 413:
         return InvalidRequest(text, code="request_too_large", status=413)
     if 400 <= status < 500:
-        return InvalidRequest(text, code=upstream_code or "upstream_invalid_request", status=400 if status != 422 else 400)
+        return InvalidRequest(
+            text,
+            code=upstream_code or "upstream_invalid_request",
+            status=400,
+        )
     if status == 504:
         return UpstreamTimeout(text)
     return UpstreamError(text)
@@ -243,7 +253,9 @@ class HttpProvider(Provider):
                 continue
             except aiohttp.ClientError as exc:
                 if last:
-                    raise UpstreamError(f"could not reach {self.name}: {type(exc).__name__}") from exc
+                    raise UpstreamError(
+                        f"could not reach {self.name}: {type(exc).__name__}"
+                    ) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             if response.status < 300:

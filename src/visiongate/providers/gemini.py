@@ -167,7 +167,9 @@ def to_gemini_payload(request: ChatRequest, model: ModelEntry) -> dict[str, Any]
     if config:
         payload["generationConfig"] = config
     if request.tools:
-        payload["tools"] = [{"functionDeclarations": [_declaration(t, i) for i, t in enumerate(request.tools)]}]
+        payload["tools"] = [
+            {"functionDeclarations": [_declaration(t, i) for i, t in enumerate(request.tools)]}
+        ]
         tool_config = _tool_config(request.tool_choice)
         if tool_config:
             payload["toolConfig"] = tool_config
@@ -242,7 +244,9 @@ def _generation_config(request: ChatRequest, model: ModelEntry) -> dict[str, Any
     config: dict[str, Any] = {}
     if request.max_tokens is not None:
         ceiling = model.max_output_tokens
-        config["maxOutputTokens"] = min(request.max_tokens, ceiling) if ceiling > 0 else request.max_tokens
+        config["maxOutputTokens"] = (
+            min(request.max_tokens, ceiling) if ceiling > 0 else request.max_tokens
+        )
     optional = {
         "temperature": request.temperature,
         "topP": request.top_p,
@@ -304,14 +308,18 @@ def gemini_schema(schema: Mapping[str, Any], param: str) -> dict[str, Any]:
     return _schema(schema, defs, param, 0)
 
 
-def _schema(node: Mapping[str, Any], defs: Mapping[str, Any], param: str, depth: int) -> dict[str, Any]:
+def _schema(
+    node: Mapping[str, Any], defs: Mapping[str, Any], param: str, depth: int
+) -> dict[str, Any]:
     if depth > _MAX_SCHEMA_DEPTH:
         raise unsupported(param, "the schema is too deep or recursive for Gemini")
     if "$ref" in node:
         name = str(node["$ref"]).rsplit("/", 1)[-1]
         if name not in defs:
             raise unsupported(param, f"the schema's $ref {node['$ref']!r} cannot be resolved")
-        return _schema({**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}, defs, param, depth + 1)
+        return _schema(
+            {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}, defs, param, depth + 1
+        )
     union = node.get("anyOf") or node.get("oneOf")
     if union:
         options = [o for o in union if o.get("type") != "null"]
@@ -375,15 +383,15 @@ def usage_from(meta: Mapping[str, Any] | None) -> Usage | None:
     )
 
 
-def from_gemini_error(error: Any) -> GatewayError:
+def from_gemini_error(error: Any, provider: str = "google") -> GatewayError:
     """The gateway error for a Gemini error object (``{"code", "message", "status"}``)."""
     if not isinstance(error, dict):
-        return UpstreamError("gemini sent an error without details")
+        return UpstreamError(f"{provider} sent an error without details")
     code = error.get("code")
     status = code if isinstance(code, int) and 400 <= code < 600 else 500
     label = error.get("status")
     text = str(error.get("message") or "no message")
-    return map_upstream_status("gemini", status, f"{label}: {text}" if label else text)
+    return map_upstream_status(provider, status, f"{label}: {text}" if label else text)
 
 
 class GeminiStreamTranslator:
@@ -394,7 +402,8 @@ class GeminiStreamTranslator:
     ``usageMetadata`` again after the chunk with ``finishReason`` and the last one counts.
     """
 
-    def __init__(self, new_id: Callable[[], str] = new_call_id) -> None:
+    def __init__(self, new_id: Callable[[], str] = new_call_id, provider: str = "google") -> None:
+        self.provider = provider
         self.upstream_model: str | None = None
         self.upstream_id: str | None = None
         self._new_id = new_id
@@ -402,13 +411,14 @@ class GeminiStreamTranslator:
         self._tools = 0
         self._text = False
         self._reason: str | None = None
+        self._blocked: str | None = None  # promptFeedback.blockReason, whatever its value
         self._note: str | None = None
         self._usage: Usage | None = None
 
     def from_gemini_chunk(self, chunk: Mapping[str, Any]) -> list[StreamDelta]:
         """The deltas one chunk produces. Raises the mapped GatewayError for an error chunk."""
         if "error" in chunk:
-            raise from_gemini_error(chunk["error"])
+            raise from_gemini_error(chunk["error"], self.provider)
         deltas: list[StreamDelta] = []
         if not self._started:
             self._started = True
@@ -418,22 +428,22 @@ class GeminiStreamTranslator:
         self._usage = usage_from(chunk.get("usageMetadata")) or self._usage
         feedback = chunk.get("promptFeedback") or {}
         if feedback.get("blockReason"):
-            self._reason = "SAFETY" if feedback["blockReason"] not in _BLOCKED else feedback["blockReason"]
+            self._reason = self._blocked = str(feedback["blockReason"])
             detail = feedback.get("blockReasonMessage")
-            self._note = f"Gemini blocked the prompt ({feedback['blockReason']})" + (
+            self._note = f"Gemini blocked the prompt ({self._blocked})" + (
                 f": {detail}" if detail else ""
             )
-        for candidate in chunk.get("candidates") or ()[:1]:
-            deltas.extend(self._candidate(candidate))
-            break
+        candidates = chunk.get("candidates") or []
+        if candidates:  # candidateCount is always 1
+            deltas.extend(self._candidate(candidates[0]))
         return deltas
 
     def finish(self) -> StreamDelta:
         """The last delta (finish reason and usage). Raises UpstreamError when the stream
         ended without a finish reason, i.e. it broke off."""
         if self._reason is None:
-            raise UpstreamError("gemini ended the stream before a finish reason")
-        reason = _FINISH.get(self._reason)
+            raise UpstreamError(f"{self.provider} ended the stream before a finish reason")
+        reason = "content_filter" if self._blocked else _FINISH.get(self._reason)
         if reason is None:
             log.warning("unknown Gemini finishReason %r mapped to 'stop'", self._reason)
             reason = "stop"
@@ -468,13 +478,13 @@ class GeminiStreamTranslator:
 
 
 def from_gemini_response(
-    body: Any, new_id: Callable[[], str] = new_call_id
+    body: Any, new_id: Callable[[], str] = new_call_id, provider: str = "google"
 ) -> ChatResponse:
     """A :class:`ChatResponse` from a ``generateContent`` answer, through the stream
-    translator. Raises UpstreamError on nonsense."""
+    translator. Raises UpstreamError on nonsense, the mapped error for an error body."""
     if not isinstance(body, dict):
-        raise UpstreamError("gemini answered with something that is not an object")
-    translator = GeminiStreamTranslator(new_id)
+        raise UpstreamError(f"{provider} answered with something that is not an object")
+    translator = GeminiStreamTranslator(new_id, provider)
     deltas = [*translator.from_gemini_chunk(body), translator.finish()]
     texts = [d.content for d in deltas if d.content]
     calls = [
@@ -534,18 +544,18 @@ class GeminiProvider(HttpProvider):
         payload = to_gemini_payload(request, model)
         url = self._url(model, "generateContent")
         response = await self.post(url, payload, self._headers(), model)
-        return from_gemini_response(await self.read_json(response))
+        return from_gemini_response(await self.read_json(response), provider=self.name)
 
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
         payload = to_gemini_payload(request, model)
         url = self._url(model, "streamGenerateContent") + "?alt=sse"
         response = await self.post(url, payload, self._headers(), model)
-        translator = GeminiStreamTranslator()
+        translator = GeminiStreamTranslator(provider=self.name)
         events = self.events(response)
         finished = False
         try:
             async for event in events:
-                for delta in translator.from_gemini_chunk(_chunk_json(event.data)):
+                for delta in translator.from_gemini_chunk(_chunk_json(event.data, self.name)):
                     yield delta
             finished = True
             yield translator.finish()
@@ -555,11 +565,11 @@ class GeminiProvider(HttpProvider):
             await events.aclose()
 
 
-def _chunk_json(data: str) -> Mapping[str, Any]:
+def _chunk_json(data: str, provider: str) -> Mapping[str, Any]:
     try:
         chunk = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise UpstreamError("gemini sent a stream chunk that is not JSON") from exc
+        raise UpstreamError(f"{provider} sent a stream chunk that is not JSON") from exc
     if not isinstance(chunk, dict):
-        raise UpstreamError("gemini sent a stream chunk that is not an object")
+        raise UpstreamError(f"{provider} sent a stream chunk that is not an object")
     return chunk

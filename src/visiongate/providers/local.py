@@ -49,6 +49,24 @@ class LocalProvider(Provider):
     def __init__(self, entry: ProviderEntry, settings: Settings) -> None:
         super().__init__(entry, settings)
         self._engines: dict[str, Engine] = {}
+        self._ocr_models: list[ModelEntry] = []
+        self._warmups: list[Any] = []
+
+    def serve(self, models: list[ModelEntry]) -> None:
+        """Tell the provider which catalog models it serves (for warm-up at start)."""
+        self._ocr_models = [m for m in models if engine_name(m) == "ocr"]
+
+    async def start(self) -> None:
+        """Load the OCR engine in the background so the first request does not wait for it."""
+        import asyncio
+
+        from visiongate.local.ocr import OcrEngine
+
+        self._warmups = [
+            asyncio.create_task(engine.warm())
+            for engine in (self.engine(m) for m in self._ocr_models)
+            if isinstance(engine, OcrEngine)
+        ]
 
     def engine(self, model: ModelEntry) -> Engine:
         engine = self._engines.get(model.id)
@@ -77,6 +95,8 @@ class LocalProvider(Provider):
         return self.engine(model).stream(request)
 
     async def close(self) -> None:
+        for task in self._warmups:
+            task.cancel()
         for engine in self._engines.values():
             await engine.close()
         self._engines.clear()

@@ -1,10 +1,11 @@
-"""Small pieces of OpenAI's wire shape that more than one adapter needs.
+"""OpenAI's answer shapes read into the internal model, and the helpers around them.
 
-The gateway answers in OpenAI's format whatever the upstream, so every adapter ends up
-normalising a finish reason, reading a usage object, or moving tool-call arguments
-between JSON text (OpenAI's form) and a JSON object (Anthropic's and Gemini's form).
-Those helpers live here, pure and without I/O; the OpenAI adapter's own request and
-response mapping stays in ``providers/openai.py``.
+Pure functions without I/O. :func:`from_openai_response` and :func:`from_openai_chunk`
+map a ``chat.completion`` body and a ``chat.completion.chunk`` event for the OpenAI
+adapter (``providers/openai.py``, which holds the request direction). The small helpers
+are shared: the gateway answers in OpenAI's format whatever the upstream, so every
+adapter normalises finish reasons, reads usage, or moves tool-call arguments between
+JSON text (OpenAI's form) and a JSON object (Anthropic's and Gemini's form).
 """
 
 from __future__ import annotations
@@ -14,11 +15,22 @@ from typing import Any
 
 import orjson
 
-from visiongate.core.messages import FinishReason, ToolSpec, Usage
-from visiongate.errors import InvalidRequest
+from visiongate.core.messages import (
+    ChatResponse,
+    Choice,
+    FinishReason,
+    StreamDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+    Usage,
+)
+from visiongate.errors import InvalidRequest, UpstreamError
 
 __all__ = [
     "finish_reason_from_openai",
+    "from_openai_chunk",
+    "from_openai_response",
     "parse_tool_arguments",
     "tool_arguments_text",
     "tool_choice_to_openai",
@@ -120,3 +132,173 @@ def tool_arguments_text(value: object) -> str:
     if value is None:
         return "{}"
     return orjson.dumps(value).decode()
+
+
+# ---------------------------------------------------------------- answers
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _index(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _content_text(value: object, provider: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        texts = []
+        for part in value:
+            if not (isinstance(part, Mapping) and part.get("type") == "text"):
+                kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+                raise UpstreamError(
+                    f"{provider} answered with {kind!r} content the gateway cannot relay"
+                )
+            texts.append(str(part.get("text") or ""))
+        return "".join(texts)
+    raise UpstreamError(f"{provider} answered with content of an unknown shape")
+
+
+def _tool_calls(message: Mapping[str, Any], position: int, provider: str) -> list[ToolCall]:
+    calls: list[ToolCall] = []
+    raw_calls = message.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise UpstreamError(f"{provider} answered with tool_calls that are not a list")
+    for i, raw in enumerate(raw_calls):
+        if not isinstance(raw, Mapping) or raw.get("type", "function") != "function":
+            raise UpstreamError(f"{provider} answered with a tool call the gateway cannot relay")
+        function = raw.get("function")
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            raise UpstreamError(f"{provider} answered with a tool call without a function name")
+        calls.append(
+            ToolCall(
+                id=_str(raw.get("id")) or f"call_{position}_{i}",
+                name=function["name"],
+                arguments=tool_arguments_text(function.get("arguments")),
+            )
+        )
+    legacy = message.get("function_call")
+    if isinstance(legacy, Mapping) and isinstance(legacy.get("name"), str):
+        calls.append(
+            ToolCall(
+                id=f"call_{position}_{len(calls)}",
+                name=legacy["name"],
+                arguments=tool_arguments_text(legacy.get("arguments")),
+            )
+        )
+    return calls
+
+
+def _choice_from_openai(raw: object, position: int, provider: str) -> Choice:
+    message = raw.get("message") if isinstance(raw, Mapping) else None
+    if not isinstance(raw, Mapping) or not isinstance(message, Mapping):
+        raise UpstreamError(f"{provider} answered with a choice without a message")
+    tool_calls = _tool_calls(message, position, provider)
+    return Choice(
+        index=_index(raw.get("index"), position),
+        content=_content_text(message.get("content"), provider),
+        tool_calls=tool_calls or None,
+        finish_reason=finish_reason_from_openai(raw.get("finish_reason")) or "stop",
+        refusal=_str(message.get("refusal")),
+    )
+
+
+def from_openai_response(data: Mapping[str, Any], provider: str = "upstream") -> ChatResponse:
+    """A :class:`ChatResponse` from a ``chat.completion`` body.
+
+    Finish reasons are normalised (``function_call`` → ``tool_calls``, unknown → ``stop``),
+    a legacy ``function_call`` becomes a tool call, and usage keeps cached prompt
+    tokens. Raises UpstreamError for a body without choices or with content it cannot
+    relay, rather than returning an empty answer.
+    """
+    raw_choices = data.get("choices")
+    if not isinstance(raw_choices, list) or not raw_choices:
+        raise UpstreamError(f"{provider} answered without any choices")
+    return ChatResponse(
+        choices=[_choice_from_openai(raw, i, provider) for i, raw in enumerate(raw_choices)],
+        usage=usage_from_openai(data.get("usage")),
+        upstream_model=_str(data.get("model")),
+        upstream_id=_str(data.get("id")),
+        system_fingerprint=_str(data.get("system_fingerprint")),
+    )
+
+
+def _tool_call_deltas(delta: Mapping[str, Any], position: int) -> list[ToolCallDelta]:
+    out: list[ToolCallDelta] = []
+    for i, raw in enumerate(delta.get("tool_calls") or ()):
+        if not isinstance(raw, Mapping):
+            continue
+        function = raw.get("function") if isinstance(raw.get("function"), Mapping) else {}
+        arguments = function.get("arguments")
+        out.append(
+            ToolCallDelta(
+                index=_index(raw.get("index"), i),
+                id=_str(raw.get("id")),
+                name=_str(function.get("name")),
+                arguments=None if arguments is None else tool_arguments_text(arguments),
+            )
+        )
+    legacy = delta.get("function_call")
+    if isinstance(legacy, Mapping):
+        name = _str(legacy.get("name"))
+        out.append(
+            ToolCallDelta(
+                index=0,
+                id=f"call_{position}_0" if name else None,
+                name=name,
+                arguments=_str(legacy.get("arguments")),
+            )
+        )
+    return out
+
+
+def _chunk_choice(raw: Mapping[str, Any], position: int, model: str | None) -> StreamDelta | None:
+    delta = raw.get("delta")
+    delta = delta if isinstance(delta, Mapping) else {}
+    # A refusal has no place of its own in a stream delta; it is text the client must see.
+    content = "".join(t for t in (_str(delta.get("content")), _str(delta.get("refusal"))) if t)
+    tool_calls = _tool_call_deltas(delta, position)
+    role = "assistant" if delta.get("role") == "assistant" else None
+    finish = finish_reason_from_openai(raw.get("finish_reason"))
+    if not (role or content or tool_calls or finish):
+        return None
+    return StreamDelta(
+        index=_index(raw.get("index"), position),
+        role=role,
+        content=content or None,
+        tool_calls=tool_calls or None,
+        finish_reason=finish,
+        upstream_model=model,
+    )
+
+
+def from_openai_chunk(
+    data: Mapping[str, Any], *, final_repeats_message: bool = False
+) -> list[StreamDelta]:
+    """The deltas in one ``chat.completion.chunk``: one per choice that says something,
+    and a last one carrying only ``usage`` when the chunk reports it.
+
+    With ``final_repeats_message`` (MiniMax), a ``chat.completion`` object in the stream
+    repeats the whole answer: only its finish reasons and usage are taken, so the text
+    is not sent twice.
+    """
+    model = _str(data.get("model"))
+    raw_choices = data.get("choices")
+    deltas: list[StreamDelta] = []
+    for position, raw in enumerate(raw_choices if isinstance(raw_choices, list) else ()):
+        if not isinstance(raw, Mapping):
+            continue
+        if final_repeats_message and data.get("object") == "chat.completion":
+            finish = finish_reason_from_openai(raw.get("finish_reason")) or "stop"
+            index = _index(raw.get("index"), position)
+            deltas.append(StreamDelta(index=index, finish_reason=finish, upstream_model=model))
+            continue
+        delta = _chunk_choice(raw, position, model)
+        if delta is not None:
+            deltas.append(delta)
+    usage = usage_from_openai(data.get("usage"))
+    if usage is not None:
+        deltas.append(StreamDelta(usage=usage, upstream_model=model))
+    return deltas

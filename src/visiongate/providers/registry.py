@@ -22,7 +22,9 @@ def provider_class(kind: str) -> type[Provider]:
     try:
         module, _, name = _KINDS[kind].partition(":")
     except KeyError:
-        raise ValueError(f"unknown provider kind {kind!r}; expected one of {sorted(_KINDS)}") from None
+        raise ValueError(
+            f"unknown provider kind {kind!r}; expected one of {sorted(_KINDS)}"
+        ) from None
     return getattr(import_module(module), name)
 
 

@@ -1,0 +1,338 @@
+"""Fetching image URLs: the gateway's SSRF boundary.
+
+Every address the gateway connects to for an image passes :meth:`AddressPolicy.admits`:
+
+* host names are resolved by :class:`GuardedResolver`, an aiohttp resolver that drops
+  every non-public address before aiohttp sees the list. aiohttp then connects to one of
+  the addresses that were checked, so a DNS answer that changes between a check and the
+  connect (DNS rebinding) cannot reach an internal address;
+* IP-literal hosts never reach a resolver in aiohttp, so :class:`ImageFetcher` checks
+  them itself, before every hop;
+* redirects are followed by hand (at most ``max_image_redirects``), each new URL checked
+  the same way, so a public URL cannot bounce the gateway onto ``169.254.169.254``.
+
+The body is read in chunks and abandoned as soon as it passes ``max_image_bytes``; one
+deadline (``image_fetch_timeout``) covers resolution, every hop and the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+from collections.abc import Iterable
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from visiongate.errors import ImageError
+from visiongate.settings import Settings
+
+__all__ = [
+    "AddressPolicy",
+    "BlockedAddress",
+    "GuardedResolver",
+    "ImageFetcher",
+    "is_public_address",
+    "parse_http_url",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_CHUNK = 64 * 1024
+_USER_AGENT = "visiongate-image-fetcher/1"
+
+
+class BlockedAddress(Exception):
+    """Raised by :class:`GuardedResolver` when a host resolves only to refused addresses.
+
+    Deliberately not an OSError: aiohttp wraps OSErrors from resolvers into DNS errors,
+    and a refused host must not read as an unreachable one.
+    """
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.host = host
+
+
+def is_public_address(ip: IPAddress) -> bool:
+    """True for a globally routable unicast address.
+
+    IPv6 forms that embed an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``, 6to4, Teredo,
+    NAT64 ``64:ff9b::/96``) are judged by the IPv4 address they carry.
+    """
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        return is_public_address(embedded)
+    return ip.is_global and not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+class AddressPolicy:
+    """Which (host, address) pairs the fetcher may connect to.
+
+    ``allowlist`` holds host names (exact, or ``*.example.com`` for subdomains) and
+    networks in CIDR form (a bare IP is a /32 or /128); these are admitted even though
+    private. ``allow_private`` turns the guard off entirely.
+    """
+
+    def __init__(self, *, allow_private: bool = False, allowlist: Iterable[str] = ()) -> None:
+        self.allow_private = allow_private
+        self._hosts: set[str] = set()
+        self._suffixes: list[str] = []
+        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for raw in allowlist:
+            item = raw.strip().lower()
+            if not item:
+                continue
+            try:
+                self._networks.append(ipaddress.ip_network(item.strip("[]"), strict=False))
+            except ValueError:
+                if item.startswith("*."):
+                    self._suffixes.append(item[1:].rstrip("."))
+                else:
+                    self._hosts.add(item.rstrip("."))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AddressPolicy:
+        return cls(
+            allow_private=settings.allow_private_image_hosts,
+            allowlist=settings.image_host_allowlist,
+        )
+
+    def admits(self, host: str, ip: IPAddress) -> bool:
+        """May the fetcher connect to ``ip``, reached through the name ``host``?"""
+        if self.allow_private or self._host_listed(host):
+            return True
+        embedded = _embedded_ipv4(ip)
+        for net in self._networks:
+            if ip in net or (embedded is not None and embedded in net):
+                return True
+        return is_public_address(ip)
+
+    def _host_listed(self, host: str) -> bool:
+        name = host.lower().rstrip(".")
+        return name in self._hosts or any(name.endswith(s) for s in self._suffixes)
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolve with ``inner``, then return only the addresses the policy admits.
+
+    Raises :class:`BlockedAddress` when none is left.
+    """
+
+    def __init__(self, policy: AddressPolicy, inner: AbstractResolver | None = None) -> None:
+        self._policy = policy
+        self._inner = inner if inner is not None else aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        admitted = [r for r in results if self._admits(host, r["host"])]
+        if not admitted:
+            raise BlockedAddress(host)
+        return admitted
+
+    def _admits(self, host: str, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return self._policy.admits(host, ip)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def parse_http_url(url: str, param: str) -> URL:
+    """Parse an http(s) image URL; anything else is ImageError ``invalid_image_url``."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        raise _bad_url(param, "it is not a valid URL") from None
+    if parsed.scheme not in ("http", "https"):
+        raise _bad_url(param, "only http://, https:// and data:image/... URLs are accepted")
+    host = parsed.host or ""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise _bad_url(param, "its IPv6 host is malformed") from None
+    elif not _HOST_NAME.fullmatch(host):
+        raise _bad_url(param, "it has no valid host name")
+    return parsed
+
+
+class ImageFetcher:
+    """Downloads image URLs through the guard; owns one pooled aiohttp session."""
+
+    def __init__(self, settings: Settings, policy: AddressPolicy | None = None) -> None:
+        self._settings = settings
+        self._policy = policy if policy is not None else AddressPolicy.from_settings(settings)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def policy(self) -> AddressPolicy:
+        return self._policy
+
+    async def start(self) -> None:
+        """Open the session (idempotent; :meth:`fetch` calls it when needed)."""
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self._policy), limit=100, ttl_dns_cache=10
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={"User-Agent": _USER_AGENT, "Accept": "image/*"},
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def fetch(self, url: str, param: str) -> bytes:
+        """The body of ``url``, following redirects; raises ImageError.
+
+        Codes: ``invalid_image_url``, ``image_url_blocked``, ``image_fetch_failed``
+        (unreachable, non-2xx, timeout, redirect loop or too many redirects) and
+        ``image_too_large``.
+        """
+        target = parse_http_url(url, param)
+        await self.start()
+        timeout = self._settings.image_fetch_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._follow(target, param)
+        except TimeoutError:
+            raise _failed(param, target, f"it did not arrive within {timeout:g} s") from None
+        except BlockedAddress as exc:
+            raise _blocked(param, exc.host) from None
+        except aiohttp.ClientConnectorDNSError:
+            raise _failed(param, target, "its host name does not resolve") from None
+        except aiohttp.ClientConnectorError:
+            raise _failed(param, target, "its host refused or dropped the connection") from None
+        except aiohttp.InvalidURL:
+            raise _bad_url(param, "it is not a valid URL") from None
+        except aiohttp.ClientError as exc:
+            why = f"the download failed ({type(exc).__name__})"
+            raise _failed(param, target, why) from exc
+
+    async def _follow(self, target: URL, param: str) -> bytes:
+        assert self._session is not None
+        seen = {target}
+        for _ in range(self._settings.max_image_redirects + 1):
+            self._check_literal(target, param)
+            async with self._session.get(target, allow_redirects=False) as resp:
+                if resp.status in _REDIRECTS:
+                    target = self._next_hop(resp, target, param)
+                    if target in seen:
+                        raise _failed(param, target, "its redirects form a loop")
+                    seen.add(target)
+                    continue
+                if not 200 <= resp.status < 300:
+                    raise _failed(param, target, f"its server answered HTTP {resp.status}")
+                return await self._read(resp, param)
+        limit = self._settings.max_image_redirects
+        raise _failed(param, target, f"it redirects more than {limit} times")
+
+    def _next_hop(self, resp: aiohttp.ClientResponse, current: URL, param: str) -> URL:
+        location = resp.headers.get("Location")
+        if not location:
+            raise _failed(param, current, "a redirect had no Location header")
+        try:
+            joined = resp.url.join(URL(location))
+        except (ValueError, TypeError):
+            raise _failed(param, current, "a redirect pointed at an invalid URL") from None
+        if joined.scheme not in ("http", "https"):
+            raise _failed(param, current, "a redirect left http(s)")
+        return parse_http_url(str(joined), param)
+
+    def _check_literal(self, target: URL, param: str) -> None:
+        """IP-literal hosts bypass the resolver in aiohttp: check them here."""
+        host = target.host or ""
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            if host.replace(".", "").isdigit():
+                # aiohttp treats all-digit hosts as addresses and skips the resolver.
+                raise _bad_url(param, "its numeric host is not a dotted-quad address") from None
+            return
+        if not self._policy.admits(host, ip):
+            raise _blocked(param, host, literal=True)
+
+    async def _read(self, resp: aiohttp.ClientResponse, param: str) -> bytes:
+        cap = self._settings.max_image_bytes
+        if resp.content_length is not None and resp.content_length > cap:
+            raise _too_large(param, cap)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                raise _too_large(param, cap)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _bad_url(param: str, why: str) -> ImageError:
+    return ImageError(f"The image URL is not usable: {why}.", code="invalid_image_url", param=param)
+
+
+def _blocked(param: str, host: str, *, literal: bool = False) -> ImageError:
+    where = "is" if literal else "resolves only to"
+    return ImageError(
+        f"The image URL's host {host!r} {where} a private, loopback, link-local or otherwise "
+        "non-public address, which the gateway does not fetch from; use a public URL or "
+        "send the image inline as a data: URL.",
+        code="image_url_blocked",
+        param=param,
+    )
+
+
+def _failed(param: str, target: URL, why: str) -> ImageError:
+    return ImageError(
+        f"The image at host {target.host!r} could not be fetched: {why}. Check that the URL "
+        "is public and serves the image, or send it inline as a data: URL.",
+        code="image_fetch_failed",
+        param=param,
+    )
+
+
+def _too_large(param: str, cap: int) -> ImageError:
+    return ImageError(
+        f"The image at this URL is larger than the gateway's limit of {cap} bytes; "
+        "link or send a smaller image.",
+        code="image_too_large",
+        param=param,
+    )

@@ -1,0 +1,294 @@
+"""The image pipeline the request service calls: parse, fetch, inspect, fit, count.
+
+One :class:`ImagePipeline` per process, built in the app's lifespan (or by the CLI). For
+each request, :meth:`ImagePipeline.prepare` turns every :class:`ImagePart` into what the
+target model takes, in place:
+
+1. data URLs are decoded strictly; http(s) URLs are fetched through the SSRF guard, all
+   of a request's in parallel, de-duplicated and cached, unless the provider fetches
+   them itself;
+2. every image's bytes are identified from the header (never the declared type);
+3. images the model cannot take as they are are converted in worker threads; the rest
+   go upstream byte for byte, after a structural truncation check;
+4. the request's image tokens are estimated for the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from visiongate.core.catalog import ImageLimits, ModelEntry
+from visiongate.core.messages import ChatRequest, ImagePart
+from visiongate.errors import ImageError
+from visiongate.images.cache import ImageCache
+from visiongate.images.data_url import parse_data_url
+from visiongate.images.fetch import ImageFetcher, parse_http_url
+from visiongate.images.fit import FitPlan, Fitted, apply_fit, make_plan, plan_fit
+from visiongate.images.sniff import (
+    MEDIA_TYPES,
+    ImageInfo,
+    check_complete,
+    inspect_image,
+    register_plugins,
+)
+from visiongate.images.tokens import estimate_image_tokens
+from visiongate.settings import Settings
+
+__all__ = ["ImagePipeline", "ImageStats"]
+
+_FORMAT_OF = {media: name for name, media in MEDIA_TYPES.items()}
+_SUFFIX_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+
+
+@dataclass(slots=True)
+class ImageStats:
+    count: int = 0  # images in the request
+    bytes: int = 0  # bytes of the images as sent upstream (0 for passthrough URLs)
+    fetched: int = 0  # URLs fetched over the network
+    fetched_bytes: int = 0
+    cache_hits: int = 0
+    converted: int = 0  # images re-encoded
+    tokens: int = 0  # estimated image tokens for this model
+    seconds: float = 0.0  # wall time of image work (fetch + inspect + fit)
+
+
+class ImagePipeline:
+    """Validates, fetches, inspects and fits the images of requests for their model."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = ImageCache(settings.image_cache_bytes, settings.image_cache_ttl)
+        self.fetcher = ImageFetcher(settings)
+        self._inflight: dict[str, asyncio.Task[bytes]] = {}
+        register_plugins()
+
+    async def start(self) -> None:
+        """Open the fetching session (optional: the first fetch opens it too)."""
+        await self.fetcher.start()
+
+    async def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+        await self.fetcher.close()
+        self.cache.clear()
+
+    async def prepare(self, request: ChatRequest, model: ModelEntry) -> ImageStats:
+        """Validate, fetch, inspect and fit every ImagePart of the request for this model,
+        in place. After it returns, every part has media_type/width/height set, and has
+        bytes (part.data) unless it is an http(s) URL that the model fetches itself
+        (model.image.url_passthrough and not settings.fetch_passthrough_urls); such a
+        part keeps width = height = 0 and a media type guessed from the URL's suffix
+        (None when there is none).
+        Raises ImageError.
+        """
+        started = time.perf_counter()
+        parts = request.images
+        stats = ImageStats(count=len(parts))
+        if not parts:
+            return stats
+        limits = model.image
+        if limits.max_images and len(parts) > limits.max_images:
+            raise ImageError(
+                f"{model.id} accepts at most {limits.max_images} image(s) per request and this "
+                f"request has {len(parts)}; send fewer images.",
+                code="too_many_images",
+                param="messages",
+            )
+        await self._load_bytes(parts, limits, stats)
+        await self._fit_parts(parts, limits)
+        await self._fit_request_budget(parts, limits)
+        for part in parts:
+            if part.data is not None:
+                stats.bytes += len(part.data)
+            stats.converted += part.converted
+            stats.tokens += estimate_image_tokens(part, limits)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    # ---------------------------------------------------------------- bytes
+
+    async def _load_bytes(
+        self, parts: Sequence[ImagePart], limits: ImageLimits, stats: ImageStats
+    ) -> None:
+        passthrough = limits.url_passthrough and not self.settings.fetch_passthrough_urls
+        to_fetch: list[ImagePart] = []
+        for part in parts:
+            url = part.url
+            if part.data is not None:
+                self._check_given_bytes(part)
+            elif url is None:
+                raise ImageError(
+                    "The image part has no URL; set image_url.url to an http(s) or data: URL.",
+                    code="invalid_image_url",
+                    param=part.param,
+                )
+            elif url[:5].lower() == "data:":
+                parsed = parse_data_url(url, part.param, self.settings.max_image_bytes)
+                part.data, part.b64 = parsed.data, parsed.b64
+            else:
+                parsed_url = parse_http_url(url, part.param)
+                if passthrough:
+                    part.media_type = _SUFFIX_TYPES.get(_suffix(parsed_url.path))
+                else:
+                    to_fetch.append(part)
+        if to_fetch:
+            await _first_error(self._fetch_into(part, stats) for part in to_fetch)
+
+    def _check_given_bytes(self, part: ImagePart) -> None:
+        assert part.data is not None
+        if len(part.data) > self.settings.max_image_bytes:
+            raise ImageError(
+                f"The image is larger than the gateway's limit of "
+                f"{self.settings.max_image_bytes} bytes; send a smaller image.",
+                code="image_too_large",
+                param=part.param,
+            )
+
+    async def _fetch_into(self, part: ImagePart, stats: ImageStats) -> None:
+        assert part.url is not None
+        url = part.url
+        cached = self.cache.get(url)
+        if cached is not None:
+            stats.cache_hits += 1
+            part.data = cached
+            return
+        task = self._inflight.get(url)
+        owner = task is None
+        if task is None:
+            task = asyncio.create_task(self._download(url, part.param))
+            self._inflight[url] = task
+            task.add_done_callback(lambda done: self._settle(url, done))
+        try:
+            data = await asyncio.shield(task)
+        except ImageError as exc:
+            if exc.param == part.param:
+                raise
+            raise ImageError(exc.message, code=exc.code, param=part.param) from exc
+        if owner:
+            stats.fetched += 1
+            stats.fetched_bytes += len(data)
+        else:
+            stats.cache_hits += 1  # the same URL, fetched once for both
+        part.data = data
+
+    async def _download(self, url: str, param: str) -> bytes:
+        data = await self.fetcher.fetch(url, param)
+        self.cache.put(url, data)
+        return data
+
+    def _settle(self, url: str, task: asyncio.Task[bytes]) -> None:
+        if self._inflight.get(url) is task:
+            del self._inflight[url]
+        if not task.cancelled():
+            task.exception()  # retrieved here so an abandoned failure is not logged
+
+    # ---------------------------------------------------------------- fit
+
+    async def _fit_parts(self, parts: Sequence[ImagePart], limits: ImageLimits) -> None:
+        many = bool(limits.many_images) and len(parts) > limits.many_images
+        jobs: list[tuple[ImagePart, FitPlan]] = []
+        for part in parts:
+            if part.data is None:
+                continue  # passed through as a URL
+            info = inspect_image(part.data, part.param, self.settings.max_image_pixels)
+            plan = plan_fit(info, len(part.data), limits, detail=part.detail, many=many)
+            if plan is None:
+                check_complete(part.data, info, part.param)
+                _describe(part, info)
+            else:
+                jobs.append((part, plan))
+        if jobs:
+            await self._run_fits(jobs)
+
+    async def _fit_request_budget(self, parts: Sequence[ImagePart], limits: ImageLimits) -> None:
+        """Shrink the largest images when together they exceed the model's request cap."""
+        cap = limits.max_request_image_bytes
+        inline = [p for p in parts if p.data is not None]
+        if not cap or sum(len(p.data or b"") for p in inline) <= cap:
+            return
+        share = cap // len(inline)
+        jobs = [
+            (
+                part,
+                make_plan(
+                    _info_of(part),
+                    limits,
+                    size=(part.width, part.height),
+                    reasons=("request_bytes",),
+                    max_bytes=share,
+                ),
+            )
+            for part in inline
+            if len(part.data or b"") > share
+        ]
+        await self._run_fits(jobs)
+
+    async def _run_fits(self, jobs: Sequence[tuple[ImagePart, FitPlan]]) -> None:
+        async def fit_one(part: ImagePart, plan: FitPlan) -> None:
+            assert part.data is not None
+            fitted = await asyncio.to_thread(apply_fit, part.data, plan, part.param)
+            _store(part, fitted)
+
+        await _first_error(fit_one(part, plan) for part, plan in jobs)
+
+
+def _describe(part: ImagePart, info: ImageInfo) -> None:
+    part.media_type = info.media_type
+    part.width = info.width
+    part.height = info.height
+    part.frames = info.frames
+
+
+def _store(part: ImagePart, fitted: Fitted) -> None:
+    part.data = fitted.data
+    part.b64 = None
+    part.media_type = MEDIA_TYPES[fitted.format]
+    part.width = fitted.width
+    part.height = fitted.height
+    part.frames = 1
+    part.converted = True
+
+
+def _info_of(part: ImagePart) -> ImageInfo:
+    fmt = _FORMAT_OF.get(part.media_type or "", "jpeg")
+    return ImageInfo(format=fmt, width=part.width, height=part.height, frames=part.frames)
+
+
+def _suffix(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
+async def _first_error(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``coros`` concurrently; on the first failure cancel the rest and raise it.
+
+    A single coroutine is awaited directly (no task), the common case.
+    """
+    todo = list(coros)
+    if len(todo) == 1:
+        await todo[0]
+        return
+    tasks = [asyncio.ensure_future(c) for c in todo]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        unfinished = [task for task in tasks if not task.done()]
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.gather(*unfinished, return_exceptions=True)
+    for task in tasks:  # the first failing part in request order, for a stable error
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
