@@ -14,10 +14,10 @@ calls a tool when ``tool_choice`` forces one. Special behaviour is set on the ob
 directive in the last user text:
 
 ``[[say:TEXT]]`` reply TEXT · ``[[stop:REASON]]`` force a stop_reason · ``[[tool:NAME]]``
-call a tool · ``[[status:429]]`` answer that HTTP error · ``[[slow:SECONDS]]`` wait
-before answering · ``[[error:TYPE]]`` / ``[[error_after:N]]`` send an error event after
-N text deltas · ``[[break:N]]`` drop the connection after N text deltas · ``[[cache]]``
-report prompt-cache tokens.
+call a tool · ``[[status:429]]`` answer that HTTP error (401/403 echo the key, as the
+worst upstream would) · ``[[slow:SECONDS]]`` wait before answering · ``[[error:TYPE]]`` /
+``[[error_after:N]]`` send an error event after N text deltas · ``[[break:N]]`` drop the
+connection after N text deltas · ``[[cache]]`` report prompt-cache tokens.
 
 Set ``record=False`` (benchmarks) to keep no history.
 """
@@ -38,6 +38,7 @@ from tests.fakes.common import (
     decode_b64,
     dimensions,
     directives,
+    pause,
     sniff,
     sse_frame,
     words,
@@ -159,13 +160,14 @@ class AnthropicFake:
         wanted = directives(_last_user_text(body["messages"]))
         delay = float(wanted.get("slow") or self.delay)
         if delay:
-            await asyncio.sleep(delay)
+            await pause(request, delay)
         status = int(wanted["status"]) if wanted.get("status") else None
         if status is None and self.failures:
             status = self.failures.pop(0)
         if status:
             headers = {"retry-after": self.retry_after} if status in (429, 529) else {}
-            return _error(status, _status_message(status), headers)
+            key = request.headers.get("x-api-key", "")
+            return _error(status, _status_message(status, key), headers)
         if body["model"] in self.missing_models:
             return _error(404, f"model: {body['model']}")
         plan = self._plan(body, wanted, images)
@@ -508,8 +510,11 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return web.json_response(body, status=status, headers=headers)
 
 
-def _status_message(status: int) -> str:
+def _status_message(status: int, key: str) -> str:
+    """The message of a forced failure; 401/403 echo the key, as the worst upstream would."""
     return {
+        401: f"invalid x-api-key {key}",
+        403: f"key {key} may not use this model",
         429: "Number of request tokens has exceeded your per-minute rate limit",
         529: "Overloaded",
         500: "Internal server error",

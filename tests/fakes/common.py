@@ -8,6 +8,7 @@ end-to-end tests answer each request differently without the test reaching into 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
 from PIL import Image
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "decode_b64",
     "dimensions",
     "directives",
+    "pause",
     "sniff",
     "sse_frame",
     "strip_directives",
@@ -107,6 +110,18 @@ def words(text: str) -> list[str]:
 
 def approx_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4) if text else 0
+
+
+async def pause(request: web.Request, seconds: float) -> None:
+    """Sleep up to ``seconds``, returning early once the client has gone away (so a slow
+    answer never outlives the test that asked for it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(min(0.05, deadline - loop.time()))
 
 
 def sse_frame(name: str | None, data: Mapping[str, Any] | str, separator: str = "\n\n") -> bytes:

@@ -12,11 +12,15 @@ Misbehaviour on demand, by directives in the last user message's text (so they t
 through the gateway too) — ``[[name]]`` or ``[[name=value]]``:
 
 - ``status=N``: answer HTTP N with OpenAI's error body (404: ``model_not_found``).
+- ``leak_key``: a 401 whose message repeats the whole key it was sent, as a careless
+  upstream might (the gateway must not pass it on).
 - ``rate_limit=N``: the first N attempts of this exact body get 429 with
   ``Retry-After: 0``, later ones succeed.
 - ``hang``: answer nothing until the client goes away; ``delay=S``: answer after S s.
 - ``break=K``: a stream sends K content chunks, then the connection drops; a whole
   answer sends half its body, then drops.
+- ``truncate=K``: a stream sends K content chunks, then ends cleanly without a finish
+  reason or ``[DONE]``.
 - ``stream_error=K``: after K content chunks, OpenRouter's ``data: {"error": ...}``
   event inside the 200 stream, then the end of the stream.
 - ``base_resp=N``: MiniMax's failure inside HTTP 200 (``base_resp.status_code`` N).
@@ -212,6 +216,9 @@ class FakeOpenAI:
         if "status" in directives:
             status = int(directives["status"])
             return _error(status, f"fake upstream failure {status}, as the test asked")
+        if "leak_key" in directives:
+            sent = request.headers.get("Authorization", "")
+            return _error(401, f"Incorrect API key provided: {sent[7:]}. Check it.")
         if "rate_limit" in directives:
             seen = self._attempts.get(raw, 0)
             self._attempts[raw] = seen + 1
@@ -518,6 +525,7 @@ class _Streamer:
         self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.break_at = int(directives["break"]) if "break" in directives else None
         self.error_at = int(directives["stream_error"]) if "stream_error" in directives else None
+        self.end_at = int(directives["truncate"]) if "truncate" in directives else None
         self.response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -553,8 +561,9 @@ class _Streamer:
             if k == self.break_at:
                 _drop(self.request)
                 return self.response
-            if k == self.error_at:
-                await self.send(self.error_event())
+            if k in (self.error_at, self.end_at):
+                if k == self.error_at:
+                    await self.send(self.error_event())
                 await self.response.write_eof()
                 return self.response
             if plan.chunk_delay:

@@ -42,13 +42,13 @@ def open_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return create_async_engine(url, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    kwargs.setdefault("connect_args", {}).setdefault("timeout", _BUSY_TIMEOUT_S)
+    busy_timeout = kwargs.setdefault("connect_args", {}).setdefault("timeout", _BUSY_TIMEOUT_S)
     engine = create_async_engine(url, **kwargs)
-    _tune_sqlite(engine)
+    _tune_sqlite(engine, busy_timeout)
     return engine
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
     # The driver's own implicit transactions are turned off so that we choose how each
     # transaction begins (SQLAlchemy's documented recipe for pysqlite/aiosqlite).
     @event.listens_for(engine.sync_engine, "connect")
@@ -57,7 +57,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

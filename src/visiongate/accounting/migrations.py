@@ -133,9 +133,14 @@ async def upgrade(engine: AsyncEngine) -> list[int]:
     return applied
 
 
+def _current_sync(conn: sa.Connection) -> int:
+    if not sa.inspect(conn).has_table(schema_migrations.name):
+        return 0
+    query = sa.select(sa.func.max(schema_migrations.c.version))
+    return conn.execute(query).scalar_one_or_none() or 0
+
+
 async def current_version(engine: AsyncEngine) -> int:
-    """The highest applied version, 0 for an empty database."""
+    """The highest applied version, 0 for an empty database. Changes nothing."""
     async with engine.connect() as conn:
-        versions = await conn.run_sync(_applied)
-        await conn.commit()
-    return max(versions, default=0)
+        return await conn.run_sync(_current_sync)

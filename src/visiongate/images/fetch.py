@@ -192,9 +192,16 @@ def parse_http_url(url: str, param: str) -> URL:
 class ImageFetcher:
     """Downloads image URLs through the guard; owns one pooled aiohttp session."""
 
-    def __init__(self, settings: Settings, policy: AddressPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        policy: AddressPolicy | None = None,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
+        """``resolver`` is the name resolver the guard wraps (aiohttp's default if None)."""
         self._settings = settings
         self._policy = policy if policy is not None else AddressPolicy.from_settings(settings)
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -206,7 +213,7 @@ class ImageFetcher:
         if self._session is not None:
             return
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self._policy), limit=100, ttl_dns_cache=10
+            resolver=GuardedResolver(self._policy, self._resolver), limit=100, ttl_dns_cache=10
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

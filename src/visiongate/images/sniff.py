@@ -5,9 +5,12 @@ pixel bound against decompression bombs. :func:`check_complete` is a structural 
 truncation (JPEG EOI after the scan, PNG IEND, GIF trailer, RIFF and ISO-BMFF box
 lengths, TIFF strip extents) so that an image forwarded untouched is never decoded.
 
-Pillow reads every header except WebP's: Pillow's WebP plugin hands the whole file to
-libwebp's demuxer on open (about 100 µs for a 150 KB file), while the RIFF header has the
-size in fixed places, so WebP is parsed here directly.
+The four formats nearly every request carries (JPEG, PNG, GIF, WebP) are parsed here
+directly: their sizes sit at fixed places or in the first marker segments, and doing it in
+a few lines is 5-30 times cheaper than Pillow's plugins (Pillow's JPEG header parser is
+Python that unpacks every quantisation table; its WebP plugin hands the whole file to
+libwebp's demuxer; it can only count GIF frames by decoding them). BMP, TIFF, HEIC/HEIF
+and AVIF, and anything unrecognised, go through ``Image.open`` (header only).
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ MEDIA_TYPES = {
 SUPPORTED = "JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF or AVIF"
 
 # Pillow plugins tried on open, most common first; anything else is refused.
-_PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
-_PILLOW_NAMES = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "GIF": "gif", "BMP": "bmp"}
-_PILLOW_NAMES |= {"TIFF": "tiff", "AVIF": "avif"}
+_PILLOW_FORMATS = ("BMP", "TIFF", "HEIF", "AVIF")
+_PILLOW_NAMES = {"BMP": "bmp", "TIFF": "tiff", "AVIF": "avif"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Start-of-frame markers carry the size: C0-CF except DHT (C4), JPG (C8) and DAC (CC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
 
 
@@ -70,7 +75,15 @@ def inspect_image(data: bytes, param: str, max_pixels: int) -> ImageInfo:
     Raises ImageError ``invalid_image`` when the bytes are not a supported image, the
     header is corrupt, or the image has more than ``max_pixels`` pixels.
     """
-    if data[8:12] == b"WEBP" and data[:4] == b"RIFF":
+    head = data[:12]
+    if head.startswith(b"\xff\xd8\xff"):
+        info = _jpeg_info(data, param)
+    elif head.startswith(_PNG_SIGNATURE):
+        info = _png_info(data, param)
+    elif head[:6] in (b"GIF87a", b"GIF89a"):
+        width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+        info = ImageInfo("gif", width, height, _gif_frames(data, param))
+    elif head[8:12] == b"WEBP" and head[:4] == b"RIFF":
         info = _webp_info(data, param)
     else:
         info = _pillow_info(data, param)
@@ -105,8 +118,62 @@ def _pillow_info(data: bytes, param: str) -> ImageInfo:
         name = _PILLOW_NAMES.get(pil_format, "")
     if not name:
         raise _invalid(param, f"it is not a {SUPPORTED} image")
-    frames = _gif_frames(data, param) if name == "gif" else 1
-    return ImageInfo(format=name, width=width, height=height, frames=frames)
+    return ImageInfo(format=name, width=width, height=height)
+
+
+def _jpeg_info(data: bytes, param: str) -> ImageInfo:
+    width, height, scan = _jpeg_walk(data)
+    if scan == 0:
+        raise _truncated(param)
+    if scan < 0:
+        raise _invalid(param, "its JPEG marker structure is corrupt")
+    return ImageInfo("jpeg", width, height)
+
+
+def _jpeg_walk(data: bytes) -> tuple[int, int, int]:
+    """(width, height, offset of the first SOS) from the marker segments.
+
+    The offset is 0 when the data ends before a scan starts, -1 when a marker is broken.
+    A JPEG written by a camera (MPO, with EXIF thumbnails) parses the same way: the
+    thumbnails live inside APP segments, which are skipped whole.
+    """
+    pos = 2
+    size = len(data)
+    width = height = 0
+    while pos + 4 <= size:
+        if data[pos] != 0xFF:
+            return width, height, -1
+        marker = data[pos + 1]
+        if marker == 0xDA:
+            return width, height, pos
+        if marker == 0xFF:
+            pos += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            pos += 2
+        else:
+            if marker in _SOF_MARKERS and not width and pos + 9 <= size:
+                height = int.from_bytes(data[pos + 5 : pos + 7], "big")
+                width = int.from_bytes(data[pos + 7 : pos + 9], "big")
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return width, height, 0
+
+
+def _png_info(data: bytes, param: str) -> ImageInfo:
+    """Size from IHDR; frames from an APNG ``acTL`` chunk if one precedes the data."""
+    if data[12:16] != b"IHDR" or len(data) < 33:
+        raise _invalid(param, "its PNG header is corrupt")
+    width = int.from_bytes(data[16:20], "big")
+    height = int.from_bytes(data[20:24], "big")
+    frames = 1
+    pos = 33
+    while pos + 8 <= len(data):
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"acTL":
+            frames = max(1, int.from_bytes(data[pos + 8 : pos + 12], "big"))
+        if kind in (b"IDAT", b"IEND"):
+            break
+        pos += 12 + int.from_bytes(data[pos : pos + 4], "big")
+    return ImageInfo("png", width, height, frames)
 
 
 def _webp_info(data: bytes, param: str) -> ImageInfo:
@@ -192,7 +259,7 @@ def check_complete(data: bytes, info: ImageInfo, param: str) -> None:
     """
     fmt = info.format
     if fmt == "jpeg":
-        scan = _jpeg_scan_start(data)
+        scan = _jpeg_walk(data)[2]
         complete = scan > 0 and data.rfind(b"\xff\xd9", scan) != -1
     elif fmt == "png":
         end = data.rfind(b"IEND")
@@ -208,25 +275,6 @@ def check_complete(data: bytes, info: ImageInfo, param: str) -> None:
         complete = True
     if not complete:
         raise _truncated(param)
-
-
-def _jpeg_scan_start(data: bytes) -> int:
-    """Offset of the first SOS marker, walking the segment lengths; 0 if none."""
-    pos = 2
-    size = len(data)
-    while pos + 4 <= size:
-        if data[pos] != 0xFF:
-            return 0
-        marker = data[pos + 1]
-        if marker == 0xDA:
-            return pos
-        if marker == 0xFF:
-            pos += 1
-        elif marker == 0x01 or 0xD0 <= marker <= 0xD7:
-            pos += 2
-        else:
-            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
-    return 0
 
 
 def _boxes_complete(data: bytes) -> bool:

@@ -18,6 +18,8 @@ from visiongate.core.messages import ImagePart
 __all__ = ["UNKNOWN_EDGE", "estimate_image_tokens", "image_tokens"]
 
 UNKNOWN_EDGE = 1024
+_ANTHROPIC_NO_RESIZE_PIXELS = 1568 * 784
+_ANTHROPIC_TARGET_PIXELS = 1_150_000
 
 
 def estimate_image_tokens(part: ImagePart, limits: ImageLimits) -> int:
@@ -55,9 +57,15 @@ def _openai_tiles(limits: ImageLimits, width: int, height: int, low: bool) -> in
 
 
 def _anthropic(limits: ImageLimits, width: int, height: int, low: bool) -> int:
-    """``w * h / 750`` after Anthropic's own downscale to 1568 px and 1.15 MP."""
+    """``w * h / 750`` after Anthropic's own downscale.
+
+    Anthropic shrinks an image whose long edge passes 1568 px, then one still over
+    about 1.2 MP (its largest no-resize sizes, 1092x1092 to 784x1568, stay under
+    1568 * 784 pixels) to about 1.15 MP.
+    """
     w, h = _shrink_to(width, height, 1568 / max(width, height))
-    w, h = _shrink_to(w, h, math.sqrt(1_150_000 / (w * h)))
+    if w * h > _ANTHROPIC_NO_RESIZE_PIXELS:
+        w, h = _shrink_to(w, h, math.sqrt(_ANTHROPIC_TARGET_PIXELS / (w * h)))
     return math.ceil(w * h / 750)
 
 

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import aiohttp
 import orjson
 
 from visiongate.core.messages import (
@@ -43,6 +44,7 @@ from visiongate.core.messages import (
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
 from visiongate.providers.base import HttpProvider, map_upstream_status, unsupported
+from visiongate.providers.gemini_schema import gemini_schema
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry
@@ -54,7 +56,6 @@ __all__ = [
     "check_conversation",
     "from_gemini_error",
     "from_gemini_response",
-    "gemini_schema",
     "to_gemini_payload",
 ]
 
@@ -83,9 +84,6 @@ _FINISH: Mapping[str, FinishReason] = {
     "UNEXPECTED_TOOL_CALL": "stop",
     "TOO_MANY_TOOL_CALLS": "stop",
 }
-# JSON Schema keywords Gemini's Schema object (1.5 / 2.0 era) understands; others dropped.
-_SCHEMA_KEYS = frozenset({"format", "description", "nullable", "enum", "minItems", "maxItems"})
-_MAX_SCHEMA_DEPTH = 32
 
 
 # ------------------------------------------------------------------ request mapping
@@ -296,68 +294,6 @@ def _tool_config(choice: str | None) -> dict[str, Any] | None:
     return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [choice]}}
 
 
-def gemini_schema(schema: Mapping[str, Any], param: str) -> dict[str, Any]:
-    """A Gemini ``Schema`` from a JSON Schema (OpenAPI 3.0 subset, upper-case types).
-
-    ``$ref`` into ``$defs``/``definitions`` is inlined, ``["T", "null"]`` and
-    ``anyOf: [X, {"type": "null"}]`` become ``nullable``. Keywords Gemini does not know
-    (``additionalProperties``, ``pattern``, ``title`` ...) are dropped. Raises
-    InvalidRequest (param ``param``) for unions or recursion it cannot express.
-    """
-    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
-    return _schema(schema, defs, param, 0)
-
-
-def _schema(
-    node: Mapping[str, Any], defs: Mapping[str, Any], param: str, depth: int
-) -> dict[str, Any]:
-    if depth > _MAX_SCHEMA_DEPTH:
-        raise unsupported(param, "the schema is too deep or recursive for Gemini")
-    if "$ref" in node:
-        name = str(node["$ref"]).rsplit("/", 1)[-1]
-        if name not in defs:
-            raise unsupported(param, f"the schema's $ref {node['$ref']!r} cannot be resolved")
-        return _schema(
-            {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}, defs, param, depth + 1
-        )
-    union = node.get("anyOf") or node.get("oneOf")
-    if union:
-        options = [o for o in union if o.get("type") != "null"]
-        if len(options) != 1:
-            raise unsupported(param, "Gemini schemas cannot express anyOf/oneOf unions")
-        rest = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
-        merged = _schema({**options[0], **rest}, defs, param, depth + 1)
-        if len(options) < len(union):
-            merged["nullable"] = True
-        return merged
-    out: dict[str, Any] = {k: v for k, v in node.items() if k in _SCHEMA_KEYS}
-    kind = node.get("type")
-    if isinstance(kind, list):
-        types = [t for t in kind if t != "null"]
-        if len(types) != 1:
-            raise unsupported(param, "Gemini schemas cannot express several types for one value")
-        out["nullable"] = len(types) < len(kind) or out.get("nullable", False)
-        kind = types[0]
-    if "const" in node:
-        out["enum"] = [node["const"]]
-    if "enum" in out:
-        out["enum"] = [str(v) for v in out["enum"]]
-        kind = kind or "string"
-    if kind:
-        out["type"] = str(kind).upper()
-    if "properties" in node:
-        out["properties"] = {
-            k: _schema(v, defs, f"{param}.properties.{k}", depth + 1)
-            for k, v in node["properties"].items()
-        }
-        out.setdefault("type", "OBJECT")
-        if node.get("required"):
-            out["required"] = list(node["required"])
-    if "items" in node and isinstance(node["items"], dict):
-        out["items"] = _schema(node["items"], defs, f"{param}.items", depth + 1)
-    return out
-
-
 # ------------------------------------------------------------------ response mapping
 
 
@@ -526,9 +462,22 @@ class GeminiProvider(HttpProvider):
         if isinstance(error, dict) and error.get("message"):
             label = error.get("status")
             message = f"{label}: {error['message']}" if label else str(error["message"])
-            return self._scrub(message), None
+            return self._scrub(message), _error_reason(error)
         message, code = super().error_message(body)
         return self._scrub(message), code
+
+    async def _post(self, url: str, payload: Any, model: ModelEntry) -> aiohttp.ClientResponse:
+        """:meth:`post`, except that a rejected API key (which Gemini answers with HTTP 400)
+        is the operator's problem: a 502, as 401/403 are for other providers."""
+        try:
+            return await self.post(url, payload, self._headers(), model)
+        except InvalidRequest as exc:
+            if exc.code != "API_KEY_INVALID":
+                raise
+            raise UpstreamError(
+                f"{self.name} refused the gateway's API key; the operator must check "
+                f"{self.entry.api_key_env or 'the provider key'}. Upstream said: {exc.message}"
+            ) from exc
 
     def _scrub(self, text: str) -> str:
         key = self.entry.api_key
@@ -542,14 +491,13 @@ class GeminiProvider(HttpProvider):
 
     async def complete(self, request: ChatRequest, model: ModelEntry) -> ChatResponse:
         payload = to_gemini_payload(request, model)
-        url = self._url(model, "generateContent")
-        response = await self.post(url, payload, self._headers(), model)
+        response = await self._post(self._url(model, "generateContent"), payload, model)
         return from_gemini_response(await self.read_json(response), provider=self.name)
 
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
         payload = to_gemini_payload(request, model)
         url = self._url(model, "streamGenerateContent") + "?alt=sse"
-        response = await self.post(url, payload, self._headers(), model)
+        response = await self._post(url, payload, model)
         translator = GeminiStreamTranslator(provider=self.name)
         events = self.events(response)
         finished = False
@@ -563,6 +511,15 @@ class GeminiProvider(HttpProvider):
             if not finished:
                 response.close()  # drops the connection: the upstream stops generating
             await events.aclose()
+
+
+def _error_reason(error: Mapping[str, Any]) -> str | None:
+    """The ``google.rpc.ErrorInfo`` reason of an error (``API_KEY_INVALID`` ...), if any."""
+    for detail in error.get("details") or ():
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("rpc.ErrorInfo"):
+            reason = detail.get("reason")
+            return str(reason) if reason else None
+    return None
 
 
 def _chunk_json(data: str, provider: str) -> Mapping[str, Any]:

@@ -30,7 +30,7 @@ from visiongate.core.messages import (
     Usage,
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
-from visiongate.providers.base import HttpProvider, map_upstream_status, unsupported
+from visiongate.providers.base import HttpProvider, map_upstream_status
 from visiongate.providers.openai_compat import HostProfile, minimax_base_resp_error
 from visiongate.providers.openai_shapes import (
     from_openai_chunk,
@@ -180,7 +180,8 @@ def to_openai_payload(
         payload["temperature"] = host.temperature(request.temperature)
     optional: tuple[tuple[str, Any], ...] = (
         ("top_p", request.top_p),
-        ("seed", request.seed),
+        # A sampling hint: left out, not refused, for models the catalog says lack it.
+        ("seed", request.seed if model.supports("seed") else None),
         ("response_format", request.response_format),
         ("parallel_tool_calls", request.parallel_tool_calls),
         ("user", request.user),
@@ -264,11 +265,6 @@ class OpenAIProvider(HttpProvider):
         self.url = entry.base_url + (entry.chat_path or "/chat/completions")
         self._headers = self.host.headers(entry.api_key)
 
-    def check(self, request: ChatRequest, model: ModelEntry) -> None:
-        super().check(request, model)
-        if request.seed is not None and not model.supports("seed"):
-            raise unsupported("seed", f"{model.id} cannot be seeded; leave seed out")
-
     async def complete(self, request: ChatRequest, model: ModelEntry) -> ChatResponse:
         payload = to_openai_payload(request, model, self.host, stream=False)
         response = await self.post(self.url, payload, self._headers, model)
@@ -281,6 +277,11 @@ class OpenAIProvider(HttpProvider):
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
         payload = to_openai_payload(request, model, self.host, stream=True)
         response = await self.post(self.url, payload, self._headers, model)
+        if response.content_type == "application/json":
+            # Some hosts (MiniMax) refuse a stream with one JSON error body and HTTP 200.
+            data = await self.read_json(response)
+            self._raise_for_body(data if isinstance(data, dict) else {}, model)
+            raise UpstreamError(f"{self.name} answered a stream request without a stream")
         state = _StreamState()
         read_all = False
         try:
@@ -320,8 +321,7 @@ class OpenAIProvider(HttpProvider):
         if self.host.base_resp:
             error = minimax_base_resp_error(self.name, data)
             if error is not None:
-                error.message = self._redact(error.message)
-                raise error
+                raise type(error)(self._redact(error.message), code=error.code, param=error.param)
         raw = data.get("error")
         if data.get("object") == "error":
             raw = data

@@ -41,10 +41,11 @@ def request_with(*urls: str, detail: str = "auto") -> ChatRequest:
 
 def photo(size: tuple[int, int], fmt: str = "JPEG", **save: object) -> bytes:
     """A photo-like image (gradient and noise) so that encoders do real work."""
-    width, height = size
     gradient = Image.linear_gradient("L").resize(size)
     noise = Image.effect_noise(size, 40)
-    image = Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    image = Image.merge(
+        "RGB", (gradient, noise, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    )
     if fmt in ("PNG", "WEBP", "GIF") and save.pop("alpha", False):
         image.putalpha(Image.linear_gradient("L").resize(size))
     buf = io.BytesIO()
