@@ -187,17 +187,20 @@ def test_cli_keys_act_on_the_running_server(server: GatewayProcess) -> None:
     listed = _cli(server, "keys", "list")
     assert "from-cli" in listed.stdout and key not in listed.stdout
 
-    def reported() -> bool:
-        usage = _cli(server, "usage", "--by", "key", "--json")
-        return any(r["name"] == "from-cli" and r["requests"] == 1 for r in json.loads(usage.stdout))
+    def recorded() -> bool:
+        report = _admin(server, "GET", "/usage", params={"by": "key"}).json()
+        return any(r["name"] == "from-cli" for r in report["data"])
 
-    assert _eventually(reported)
+    assert _eventually(recorded)  # written behind the request; then the CLI reads it
+    usage = _cli(server, "usage", "--by", "key", "--json")
+    row = next(r for r in json.loads(usage.stdout) if r["name"] == "from-cli")
+    assert row["requests"] == 1 and row["images"] == 1 and row["errors"] == 0
     revoked = _cli(server, "keys", "revoke", key)  # the whole key works as a reference too
     assert revoked.returncode == 0 and key not in revoked.stdout
 
     def refused() -> bool:
         try:
-            client.chat.completions.create(model="local/ocr", messages=MESSAGES)
+            client.models.list()
         except openai.AuthenticationError:
             return True
         return False

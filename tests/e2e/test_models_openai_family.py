@@ -9,6 +9,7 @@ the official ``openai`` SDK. The fakes check the wire format and record what arr
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -350,3 +351,22 @@ def test_model_without_provider_key_is_404_naming_the_variable(
     body = caught.value.body
     assert isinstance(body, dict) and body["code"] == "model_not_found"
     assert variable in body["message"] and body["param"] == "model"
+
+
+def test_client_going_away_mid_stream_stops_the_upstream(family: Family) -> None:
+    fake = family.fakes["openai"]
+    before = fake.disconnects
+    text = f"Long answer [[chunks=2000]] [[chunk_delay=0.01]] {marker()}"
+    with requests.post(
+        f"{family.gateway.base_url}/chat/completions",
+        headers={"Authorization": f"Bearer {family.gateway.api_key}"},
+        json={"model": "gpt-4o", "messages": [{"role": "user", "content": text}], "stream": True},
+        stream=True,
+        timeout=30,
+    ) as response:
+        lines = response.iter_lines()
+        assert next(line for line in lines if line.startswith(b"data: "))
+    deadline = time.monotonic() + 15
+    while fake.disconnects == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.disconnects == before + 1

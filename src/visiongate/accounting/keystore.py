@@ -29,6 +29,8 @@ from visiongate.accounting.tables import api_keys
 __all__ = ["KeyNotFound", "KeyRecord", "KeySpec", "KeyStore"]
 
 _MAX_NAME = 200
+# Limits are summed as doubles inside Redis' Lua; stay far inside their exact integer range.
+_MAX_LIMIT = 10**15
 
 
 class KeyNotFound(LookupError):
@@ -56,8 +58,10 @@ class KeySpec:
             raise ValueError("models must be a non-empty list of model id patterns", "models")
         for field_name in ("rpm", "tpm"):
             value = getattr(self, field_name)
-            if value is not None and (isinstance(value, bool) or value < 1):
-                raise ValueError(f"{field_name} must be a positive integer", field_name)
+            if value is not None and (isinstance(value, bool) or not 1 <= value <= _MAX_LIMIT):
+                raise ValueError(
+                    f"{field_name} must be a positive integer up to {_MAX_LIMIT}", field_name
+                )
         if self.budget_usd is not None and not self.budget_usd >= 0:
             raise ValueError("budget_usd must be zero or more", "budget_usd")
         if self.expires_in is not None and not self.expires_in > 0:

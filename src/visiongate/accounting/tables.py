@@ -32,8 +32,8 @@ api_keys = sa.Table(
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("key_hash", sa.String(64), nullable=False),
     sa.Column("models", sa.Text, nullable=True),  # JSON list of fnmatch patterns; NULL = all
-    sa.Column("rpm", sa.Integer, nullable=True),
-    sa.Column("tpm", sa.Integer, nullable=True),
+    sa.Column("rpm", sa.BigInteger, nullable=True),
+    sa.Column("tpm", sa.BigInteger, nullable=True),
     sa.Column("budget_usd", sa.Double, nullable=True),
     sa.Column("spent_usd", sa.Double, nullable=False, server_default="0"),
     sa.Column("requests", sa.BigInteger, nullable=False, server_default="0"),

@@ -283,7 +283,10 @@ class ImageFetcher:
             raise _failed(param, current, "a redirect pointed at an invalid URL") from None
         if joined.scheme not in ("http", "https"):
             raise _failed(param, current, "a redirect left http(s)")
-        return parse_http_url(str(joined), param)
+        try:
+            return parse_http_url(str(joined), param)
+        except ImageError:
+            raise _failed(param, current, "a redirect pointed at an invalid URL") from None
 
     def _check_literal(self, target: URL, param: str) -> None:
         """IP-literal hosts bypass the resolver in aiohttp: check them here."""

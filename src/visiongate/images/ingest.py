@@ -276,6 +276,8 @@ async def _first_error(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
     A single coroutine is awaited directly (no task), the common case.
     """
     todo = list(coros)
+    if not todo:
+        return
     if len(todo) == 1:
         await todo[0]
         return

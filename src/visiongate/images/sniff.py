@@ -49,12 +49,17 @@ _HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", 
 
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
-    """What the header says: ``format`` is a lower-case name, a key of :data:`MEDIA_TYPES`."""
+    """What the header says: ``format`` is a lower-case name, a key of :data:`MEDIA_TYPES`.
+
+    ``scan`` is where a JPEG's entropy-coded data starts (its first SOS marker), kept
+    for :func:`check_complete`; 0 for other formats.
+    """
 
     format: str
     width: int
     height: int
     frames: int = 1
+    scan: int = 0
 
     @property
     def media_type(self) -> str:
@@ -127,7 +132,7 @@ def _jpeg_info(data: bytes, param: str) -> ImageInfo:
         raise _truncated(param)
     if scan < 0:
         raise _invalid(param, "its JPEG marker structure is corrupt")
-    return ImageInfo("jpeg", width, height)
+    return ImageInfo("jpeg", width, height, scan=scan)
 
 
 def _jpeg_walk(data: bytes) -> tuple[int, int, int]:
@@ -259,7 +264,7 @@ def check_complete(data: bytes, info: ImageInfo, param: str) -> None:
     """
     fmt = info.format
     if fmt == "jpeg":
-        scan = _jpeg_walk(data)[2]
+        scan = info.scan or _jpeg_walk(data)[2]
         complete = scan > 0 and data.rfind(b"\xff\xd9", scan) != -1
     elif fmt == "png":
         end = data.rfind(b"IEND")

@@ -317,10 +317,10 @@ def _int(data: Mapping[str, Any], key: str) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
-def from_anthropic_response(body: Any) -> ChatResponse:
+def from_anthropic_response(body: Any, provider: str = "anthropic") -> ChatResponse:
     """A :class:`ChatResponse` from a Messages API answer. Raises UpstreamError on nonsense."""
     if not isinstance(body, dict) or body.get("type") != "message":
-        raise UpstreamError("anthropic answered with something that is not a message")
+        raise UpstreamError(f"{provider} answered with something that is not a message")
     texts: list[str] = []
     calls: list[ToolCall] = []
     for block in body.get("content") or ():
@@ -494,7 +494,7 @@ class AnthropicProvider(HttpProvider):
     async def complete(self, request: ChatRequest, model: ModelEntry) -> ChatResponse:
         payload = to_anthropic_payload(request, model)
         response = await self.post(self._url, payload, self._headers(), model)
-        return from_anthropic_response(await self.read_json(response))
+        return from_anthropic_response(await self.read_json(response), self.name)
 
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
         payload = to_anthropic_payload(request, model, stream=True)

@@ -155,6 +155,16 @@ async def test_rate_limits_answer_with_openai_headers(accounts: Accounts) -> Non
     assert "limit 2 per minute" in err.message and key not in err.message
 
 
+async def test_very_large_limits_fit_every_database(accounts: Accounts) -> None:
+    key, record = await accounts.keys.create(KeySpec("huge", rpm=10**9, tpm=10**12))
+    principal = await accounts.authenticate(f"Bearer {key}")
+    assert (principal.rpm, principal.tpm) == (10**9, 10**12)
+    admission = await accounts.admit(principal, OCR, 10**6)
+    assert admission.headers["x-ratelimit-remaining-tokens"] == str(10**12 - 10**6)
+    with pytest.raises(ValueError, match="tpm must be a positive integer"):
+        await accounts.keys.create(KeySpec("too big", tpm=10**16))
+
+
 async def test_unlimited_keys_skip_the_limiter(accounts: Accounts) -> None:
     admission = await accounts.admit(Principal("static:1", "s"), GPT4O, 10**9)
     assert admission.headers == {} and admission.ticket is None

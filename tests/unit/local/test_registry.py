@@ -37,7 +37,11 @@ def test_new_model_from_env_json(monkeypatch: pytest.MonkeyPatch) -> None:
     assert entry.image.max_images == 4
     assert entry.image.url_passthrough is False  # the local profile: the gateway fetches bytes
     assert (entry.context_window, entry.max_output_tokens) == (32768, 1024)
-    assert dict(entry.options) == {"engine": "transformers", "dtype": "bfloat16", "device": "cuda:1"}
+    assert dict(entry.options) == {
+        "engine": "transformers",
+        "dtype": "bfloat16",
+        "device": "cuda:1",
+    }
     assert engine_name(entry) == "transformers"
 
 

@@ -77,7 +77,9 @@ async def test_answers_match_transformers_generate_with_exact_usage(
     images = _images(n_images)
     response = await engine.complete(_request(images=images, max_tokens=12))
 
-    inputs = reference.inputs(_conversation("What is in the picture?", n_images), [_pil(b) for b in images])
+    inputs = reference.inputs(
+        _conversation("What is in the picture?", n_images), [_pil(b) for b in images]
+    )
     expected_ids = reference.greedy(inputs, 12)
     choice = response.choices[0]
     assert choice.content == reference.decode(expected_ids)
@@ -112,7 +114,9 @@ async def test_stop_sequence_ends_generation_and_is_trimmed(
     full = reference.decode(ids)
     # a two-character stop string taken from the middle of the greedy answer
     start = next(
-        i for i in range(4, len(full) - 2) if full[i : i + 2].isascii() and full[i : i + 2].isprintable()
+        i
+        for i in range(4, len(full) - 2)
+        if full[i : i + 2].isascii() and full[i : i + 2].isprintable()
     )
     stop = full[start : start + 2]
     cut = full.index(stop)
@@ -172,7 +176,9 @@ async def test_seed_makes_sampling_reproducible_even_when_requests_overlap(
 async def test_penalties_change_the_greedy_answer(make_engine: Any) -> None:
     engine = make_engine()
     plain = await engine.complete(_request(max_tokens=30))
-    penalised = await engine.complete(_request(max_tokens=30, presence_penalty=2.0, frequency_penalty=2.0))
+    penalised = await engine.complete(
+        _request(max_tokens=30, presence_penalty=2.0, frequency_penalty=2.0)
+    )
     assert penalised.usage.completion_tokens == 30
     assert penalised.choices[0].content != plain.choices[0].content
 
@@ -285,7 +291,9 @@ async def test_bad_inputs_are_400s_before_any_delta(make_engine: Any) -> None:
     assert engine.status()["queue"] == {"running": 0, "waiting": 0}
 
 
-async def test_a_llama_catalog_id_served_from_local_weights(make_engine: Any, reference: Any) -> None:
+async def test_a_llama_catalog_id_served_from_local_weights(
+    make_engine: Any, reference: Any
+) -> None:
     llama = "meta-llama/Llama-3.2-11B-Vision-Instruct-Turbo"
     engine = make_engine(model_id=llama)
     assert engine.model.provider == "local"

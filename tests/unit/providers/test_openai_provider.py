@@ -398,3 +398,23 @@ def test_unknown_quirk_fails_at_construction() -> None:
     )
     with pytest.raises(ValueError, match="nonsense"):
         OpenAIProvider(entry, Settings())
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "status"),
+    [
+        ({"object": "error", "message": "bad image", "code": 400}, InvalidRequest, 400),
+        ({"error": {"code": 429, "message": "slow down"}}, RateLimited, 429),
+        ({"error": {"code": "server_error", "message": "boom"}}, UpstreamError, 502),
+        ({"error": "boom"}, UpstreamError, 502),
+    ],
+)
+def test_errors_inside_a_200_answer(body: dict, kind: type, status: int) -> None:
+    provider = OpenAIProvider(
+        ProviderEntry(name="openrouter", kind="openai", base_url="http://x", api_key=KEY),
+        Settings(),
+    )
+    with pytest.raises(kind) as caught:
+        provider._raise_for_body(body, GPT)
+    assert caught.value.status == status
+    assert "openrouter" in caught.value.message
