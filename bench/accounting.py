@@ -7,7 +7,8 @@ combination of limiter (memory, Redis) and database (SQLite, PostgreSQL):
   first request) that has rpm and tpm limits, so the limiter runs every time;
 - ``+ writing``: the same, plus the time the background writer spends storing the usage
   records (the loop runs until every record is in the database), divided per request;
-- ``static key``: a ``VISIONGATE_API_KEYS`` key without limits (the cheapest path).
+- ``static key``: a ``VISIONGATE_API_KEYS`` key without limits (the cheapest path);
+- ``auth``: ``authenticate`` alone, for the cached database key (or the static key).
 
 Usage: ``python bench/accounting.py [-n 20000] [--postgres DSN] [--redis URL]``. PostgreSQL
 and Redis default to the local test services (``scripts/ensure-services.sh``); a temporary
@@ -75,8 +76,8 @@ def _record(i: int, key_id: str) -> UsageRecord:
     )
 
 
-async def measure(settings: Settings, n: int, static: bool) -> tuple[float, float]:
-    """(hot path µs/request, with writing µs/request)."""
+async def measure(settings: Settings, n: int, static: bool) -> tuple[float, float, float]:
+    """(authenticate alone, hot path, hot path + writing), µs per request."""
     accounts = Accounts(settings)
     await accounts.start()
     try:
@@ -88,10 +89,14 @@ async def measure(settings: Settings, n: int, static: bool) -> tuple[float, floa
             )
             header = f"Bearer {key}"
         principal = await accounts.authenticate(header)
-        for i in range(200):  # warm up: caches, pools, prepared statements
+        for _ in range(200):  # warm up: caches, pools, prepared statements
             admission = await accounts.admit(principal, MODEL, 2000)
             await accounts.settle(admission, 1765)
         await accounts.flush()
+        started = time.perf_counter()
+        for _ in range(n):
+            await accounts.authenticate(header)
+        auth = time.perf_counter() - started
         started = time.perf_counter()
         for i in range(n):
             principal = await accounts.authenticate(header)
@@ -103,7 +108,7 @@ async def measure(settings: Settings, n: int, static: bool) -> tuple[float, floa
         total = time.perf_counter() - started
     finally:
         await accounts.close()
-    return hot / n * 1e6, total / n * 1e6
+    return auth / n * 1e6, hot / n * 1e6, total / n * 1e6
 
 
 async def main() -> None:
@@ -115,10 +120,13 @@ async def main() -> None:
     args = parser.parse_args()
 
     prefix = f"visiongate-bench-{secrets.token_hex(4)}:"
-    print(f"{'case':<34}{'hot path µs':>14}{'+ writing µs':>16}")
+    print(f"{'case':<34}{'auth µs':>10}{'hot path µs':>14}{'+ writing µs':>16}")
     with tempfile.TemporaryDirectory() as tmp:
         async with temporary_database(args.postgres) as pg_url:
-            databases = {"SQLite": f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}", "PostgreSQL": pg_url}
+            databases = {
+                "SQLite": f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}",
+                "PostgreSQL": pg_url,
+            }
             cases = [
                 (f"{limiter} limits, {db}", db_url, redis_url, False)
                 for db, db_url in databases.items()
@@ -135,9 +143,8 @@ async def main() -> None:
                     usage_flush_interval=1.0,
                 )
                 runs = [await measure(settings, args.n, static) for _ in range(args.runs)]
-                hot = statistics.median(r[0] for r in runs)
-                total = statistics.median(r[1] for r in runs)
-                print(f"{name:<34}{hot:>14.1f}{total:>16.1f}", flush=True)
+                auth, hot, total = (statistics.median(r[i] for r in runs) for i in range(3))
+                print(f"{name:<34}{auth:>10.1f}{hot:>14.1f}{total:>16.1f}", flush=True)
     redis = Redis.from_url(args.redis)
     try:
         keys = [k async for k in redis.scan_iter(match=prefix + "*")]

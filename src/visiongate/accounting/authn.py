@@ -64,7 +64,7 @@ class Authenticator:
         self._required = required
         self._ttl = ttl
         self._cache: dict[str, _Entry] = {}
-        self._inflight: dict[str, asyncio.Future[_Entry]] = {}
+        self._inflight: dict[str, asyncio.Task[_Entry]] = {}
         self._spent: dict[str, float] = {}
 
     def set_lookup(self, lookup: KeyLookup | None) -> None:
@@ -100,21 +100,14 @@ class Authenticator:
         return self._spent.get(key_id, 0.0)
 
     async def _refresh(self, digest: str, stale: _Entry | None) -> _Entry:
-        pending = self._inflight.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
-        self._inflight[digest] = future
-        try:
-            entry = await self._load(digest, stale)
-            future.set_result(entry)
-            return entry
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters, if any, re-raise it themselves
-            raise
-        finally:
-            del self._inflight[digest]
+        # The lookup runs as its own task: a caller that is cancelled (client gone) does not
+        # cancel the lookup that other requests for the same key are waiting on.
+        task = self._inflight.get(digest)
+        if task is None:
+            task = asyncio.create_task(self._load(digest, stale))
+            self._inflight[digest] = task
+            task.add_done_callback(lambda _: self._inflight.pop(digest, None))
+        return await asyncio.shield(task)
 
     async def _load(self, digest: str, stale: _Entry | None) -> _Entry:
         if self._lookup is None:

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 __all__ = [
+    "DB_KEY_ID_PREFIX",
     "KEY_PREFIX",
     "Principal",
     "display_prefix",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 KEY_PREFIX = "vg-"
+DB_KEY_ID_PREFIX = "key_"  # ids of database keys; static keys are "static:…"
 _DISPLAY_CHARS = 8
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from visiongate.accounting.database import write_transaction
 from visiongate.accounting.keys import (
+    DB_KEY_ID_PREFIX,
     KEY_PREFIX,
     Principal,
     display_prefix,
@@ -149,7 +150,7 @@ class KeyStore:
         key = generate_key()
         now = time.time()
         values = {
-            "id": "key_" + secrets.token_hex(6),
+            "id": DB_KEY_ID_PREFIX + secrets.token_hex(6),
             "name": spec.name.strip(),
             "prefix": display_prefix(key),
             "key_hash": hash_key(key),

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from visiongate.accounting.database import write_transaction
+from visiongate.accounting.keys import DB_KEY_ID_PREFIX
 from visiongate.accounting.tables import api_keys, usage
 
 __all__ = ["UsageRecord", "UsageWriter"]
@@ -56,8 +57,11 @@ class UsageRecord:
     created_at: float = 0.0  # epoch seconds; 0 means "when recorded"
 
 
+_FIELDS = tuple(f.name for f in fields(UsageRecord))
+
+
 def _row(record: UsageRecord) -> dict[str, Any]:
-    row = asdict(record)
+    row = {name: getattr(record, name) for name in _FIELDS}
     # Client-chosen strings (an unknown model id, say) must never make the batch fail.
     for name, limit in _TEXT_LIMITS.items():
         if isinstance(row[name], str) and len(row[name]) > limit:
@@ -194,7 +198,7 @@ async def _add_to_keys(conn: AsyncConnection, batch: list[dict[str, Any]]) -> No
     totals: dict[str, list[float]] = {}
     for row in batch:
         key_id = row["key_id"]
-        if not key_id or not key_id.startswith("key_"):
+        if not key_id or not key_id.startswith(DB_KEY_ID_PREFIX):
             continue
         cost, count, last = totals.get(key_id, (0.0, 0, 0.0))
         totals[key_id] = [cost + row["cost_usd"], count + 1, max(last, row["created_at"])]

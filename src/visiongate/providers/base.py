@@ -136,9 +136,9 @@ def map_upstream_status(
 ) -> GatewayError:
     """Turn an upstream HTTP failure into the gateway's error, keeping the upstream message.
 
-    Classified by status only. Credentials errors (401/403) become 502: the client's own
-    key is fine, the gateway's provider key is not. A 404 for a retired model says when it
-    was retired, what replaced it, and how to route there.
+    Classified by status only. Credentials and billing errors (401/402/403) become 502:
+    the client's own key is fine, the gateway's provider account is not. A 404 for a
+    retired model says when it was retired, what replaced it, and how to route there.
     """
     text = (
         f"{provider} returned HTTP {status}: {message}"
@@ -160,10 +160,10 @@ def map_upstream_status(
     if status == 429:
         retry = (headers or {}).get("retry-after")
         return RateLimited(text, headers={"Retry-After": retry} if retry else None)
-    if status in (401, 403):
+    if status in (401, 402, 403):
         return UpstreamError(
-            f"{provider} refused the gateway's credentials (HTTP {status}); the operator must "
-            f"check the provider key. Upstream said: {message}",
+            f"{provider} refused the gateway's credentials or account (HTTP {status}); the operator must "
+            f"check the provider key and its credits. Upstream said: {message}",
         )
     if status == 413:
         return InvalidRequest(text, code="request_too_large", status=413)

@@ -30,7 +30,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from visiongate.errors import GatewayError, InvalidRequest, RateLimited, UpstreamError
+from visiongate.errors import (
+    GatewayError,
+    InvalidRequest,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ProviderEntry
@@ -122,6 +128,7 @@ _MINIMAX_CREDENTIALS = frozenset({1004, 2049})
 _MINIMAX_BALANCE = frozenset({1008})
 _MINIMAX_TOKEN_LIMIT = frozenset({1039})
 _MINIMAX_INVALID = frozenset({2013})
+_MINIMAX_TIMEOUT = frozenset({1001})
 
 
 def minimax_base_resp_error(provider: str, body: Mapping[str, object]) -> GatewayError | None:
@@ -158,4 +165,6 @@ def minimax_base_resp_error(provider: str, body: Mapping[str, object]) -> Gatewa
         )
     if code in _MINIMAX_INVALID:
         return InvalidRequest(f"{detail}", code="upstream_invalid_request")
+    if code in _MINIMAX_TIMEOUT:
+        return UpstreamTimeout(detail)
     return UpstreamError(detail)

@@ -156,7 +156,7 @@ async def test_rate_limits_answer_with_openai_headers(accounts: Accounts) -> Non
 
 
 async def test_very_large_limits_fit_every_database(accounts: Accounts) -> None:
-    key, record = await accounts.keys.create(KeySpec("huge", rpm=10**9, tpm=10**12))
+    key, _ = await accounts.keys.create(KeySpec("huge", rpm=10**9, tpm=10**12))
     principal = await accounts.authenticate(f"Bearer {key}")
     assert (principal.rpm, principal.tpm) == (10**9, 10**12)
     admission = await accounts.admit(principal, OCR, 10**6)

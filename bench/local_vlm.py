@@ -1,0 +1,157 @@
+"""Time to first token and decode speed of the in-process transformers engine.
+
+    .venv/bin/python bench/local_vlm.py                 # tiny random model, built here
+    .venv/bin/python bench/local_vlm.py --smolvlm       # + SmolVLM-256M if its weights are present
+    .venv/bin/python bench/local_vlm.py --source DIR    # any saved model directory or hub id
+
+Requests go through ``VlmEngine.stream`` (the code path the server uses, minus HTTP) with
+greedy decoding, ``max_tokens`` new tokens, one text question and 1 or 4 JPEG photos of
+640x480. For each case: the model is loaded and warmed by one request, then ``--runs``
+requests are timed. TTFT is from the call to the first text piece (image decoding,
+processor, vision encoder and prefill included); decode speed is tokens after the first
+divided by the time after the first. Nothing is downloaded: a hub model whose weights are
+not in the local cache is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from visiongate.core.catalog import load_catalog  # noqa: E402
+from visiongate.core.messages import ChatRequest, ImagePart, Message, TextPart  # noqa: E402
+from visiongate.local import weights  # noqa: E402
+from visiongate.local.registry import local_model_overrides  # noqa: E402
+from visiongate.local.vlm import VlmEngine  # noqa: E402
+from visiongate.settings import Settings  # noqa: E402
+
+SMOLVLM = "HuggingFaceTB/SmolVLM-256M-Instruct"
+
+
+def photo(seed: int, size: tuple[int, int] = (640, 480)) -> bytes:
+    """A JPEG with gradients and shapes (so it is not trivially compressible)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.linear_gradient("L").resize(size).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    for i in range(12):
+        x, y = (seed * 97 + i * 53) % size[0], (seed * 61 + i * 31) % size[1]
+        draw.ellipse((x, y, x + 80, y + 60), fill=((i * 40) % 255, (seed * 70) % 255, 120))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def request(model_id: str, n_images: int, max_tokens: int) -> ChatRequest:
+    parts: list = [TextPart("Describe these images in detail.")]
+    for i in range(n_images):
+        parts.append(ImagePart(param=f"img{i}", data=photo(i), media_type="image/jpeg"))
+    return ChatRequest(
+        model=model_id, messages=[Message("user", parts)], max_tokens=max_tokens, temperature=0
+    )
+
+
+async def one(engine: VlmEngine, req: ChatRequest) -> tuple[float, float, int, int]:
+    """(ttft s, decode tokens/s, prompt tokens, completion tokens) of one streamed request."""
+    start = time.perf_counter()
+    first = end = 0.0
+    usage = None
+    async for delta in engine.stream(req):
+        if delta.content and not first:
+            first = time.perf_counter()
+        if delta.usage is not None:
+            usage = delta.usage
+    end = time.perf_counter()
+    assert usage is not None
+    first = first or end
+    rate = (usage.completion_tokens - 1) / (end - first) if end > first else float("nan")
+    return first - start, rate, usage.prompt_tokens, usage.completion_tokens
+
+
+async def bench_model(
+    label: str, source: str, images: list[int], runs: int, max_tokens: int, settings: dict
+) -> list[str]:
+    config = Settings(local_models={"bench/model": {"source": source}}, **settings)
+    entry = load_catalog(local_model_overrides(config)).models["bench/model"]
+    engine = VlmEngine(entry, config)
+    rows = []
+    try:
+        started = time.perf_counter()
+        await one(engine, request("bench/model", 1, 2))
+        load = time.perf_counter() - started
+        status = engine.status()
+        print(
+            f"{label}: loaded + first request in {load:.1f} s on {status['device']} "
+            f"{status['dtype']}",
+            file=sys.stderr,
+        )
+        for n in images:
+            await one(engine, request("bench/model", n, max_tokens))  # warm this shape
+            results = [
+                await one(engine, request("bench/model", n, max_tokens)) for _ in range(runs)
+            ]
+            ttft = statistics.median(r[0] for r in results)
+            rate = statistics.median(r[1] for r in results)
+            prompt, completion = results[0][2], results[0][3]
+            rows.append(
+                f"| {label} | {status['device']} {status['dtype']} | {n} | {prompt} | "
+                f"{completion} | {ttft * 1000:.0f} ms | {rate:.1f} |"
+            )
+    finally:
+        await engine.close()
+    return rows
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", help="a model directory or hub id to bench as well")
+    parser.add_argument("--smolvlm", action="store_true", help=f"also bench {SMOLVLM}")
+    parser.add_argument("--images", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    args = parser.parse_args()
+    settings = {"local_device": args.device, "local_dtype": args.dtype}
+
+    import torch
+
+    from tests.support.tiny_vlm import build_tiny_vlm
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads", file=sys.stderr)
+    rows = [
+        "| model | device | images | prompt tokens | output tokens | TTFT (median) | decode tok/s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = str(build_tiny_vlm(Path(tmp) / "tiny"))
+        rows += await bench_model(
+            "tiny random Idefics3", tiny, args.images, args.runs, args.max_tokens, settings
+        )
+    targets = [(args.source, args.source)] if args.source else []
+    if args.smolvlm:
+        targets.append(("SmolVLM-256M-Instruct", SMOLVLM))
+    for label, source in targets:
+        if not weights.weights_present(source):
+            print(
+                f"{label}: skipped, weights of {source} not present locally "
+                "(run `visiongate models pull` first)",
+                file=sys.stderr,
+            )
+            continue
+        rows += await bench_model(label, source, args.images, args.runs, args.max_tokens, settings)
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
