@@ -162,8 +162,8 @@ def map_upstream_status(
         return RateLimited(text, headers={"Retry-After": retry} if retry else None)
     if status in (401, 402, 403):
         return UpstreamError(
-            f"{provider} refused the gateway's credentials or account (HTTP {status}); the operator must "
-            f"check the provider key and its credits. Upstream said: {message}",
+            f"{provider} refused the gateway's credentials or account (HTTP {status}); the "
+            f"operator must check the provider key and its credits. Upstream said: {message}",
         )
     if status == 413:
         return InvalidRequest(text, code="request_too_large", status=413)
