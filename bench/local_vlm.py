@@ -78,6 +78,30 @@ async def one(engine: VlmEngine, req: ChatRequest) -> tuple[float, float, int, i
     return first - start, rate, usage.prompt_tokens, usage.completion_tokens
 
 
+def baseline(entry, config: Settings, req: ChatRequest) -> tuple[float, float]:
+    """(ttft s, decode tokens/s) of ``model.generate`` called directly on the same inputs,
+    without the engine (queue, threads, streaming, stop strings): the engine's overhead is
+    the difference."""
+    import torch
+
+    from visiongate.local.job import prepare_job
+    from visiongate.local.loader import load_model
+
+    loaded = load_model(entry, config, lambda *a: None)
+    job = prepare_job(loaded, entry, req)
+
+    def generate(n: int) -> float:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            loaded.model.generate(**job.inputs, max_new_tokens=n, do_sample=False)
+        return time.perf_counter() - started
+
+    generate(2)  # warm
+    first = statistics.median(generate(1) for _ in range(3))
+    whole = statistics.median(generate(job.max_new_tokens) for _ in range(3))
+    return first, (job.max_new_tokens - 1) / (whole - first)
+
+
 async def bench_model(
     label: str, source: str, images: list[int], runs: int, max_tokens: int, settings: dict
 ) -> list[str]:
@@ -90,22 +114,19 @@ async def bench_model(
         await one(engine, request("bench/model", 1, 2))
         load = time.perf_counter() - started
         status = engine.status()
-        print(
-            f"{label}: loaded + first request in {load:.1f} s on {status['device']} "
-            f"{status['dtype']}",
-            file=sys.stderr,
-        )
+        where = f"{status['device']} {status['dtype']}"
+        print(f"{label}: loaded + first request in {load:.1f} s on {where}", file=sys.stderr)
         for n in images:
-            await one(engine, request("bench/model", n, max_tokens))  # warm this shape
-            results = [
-                await one(engine, request("bench/model", n, max_tokens)) for _ in range(runs)
-            ]
+            req = request("bench/model", n, max_tokens)
+            await one(engine, req)  # warm this shape
+            results = [await one(engine, req) for _ in range(runs)]
             ttft = statistics.median(r[0] for r in results)
             rate = statistics.median(r[1] for r in results)
             prompt, completion = results[0][2], results[0][3]
+            base_ttft, base_rate = await asyncio.to_thread(baseline, entry, config, req)
             rows.append(
-                f"| {label} | {status['device']} {status['dtype']} | {n} | {prompt} | "
-                f"{completion} | {ttft * 1000:.0f} ms | {rate:.1f} |"
+                f"| {label} | {where} | {n} | {prompt} | {completion} | {ttft * 1000:.0f} ms "
+                f"| {rate:.1f} | {base_ttft * 1000:.0f} ms | {base_rate:.1f} |"
             )
     finally:
         await engine.close()
@@ -125,13 +146,13 @@ async def main() -> None:
     settings = {"local_device": args.device, "local_dtype": args.dtype}
 
     import torch
-
     from tests.support.tiny_vlm import build_tiny_vlm
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads", file=sys.stderr)
     rows = [
-        "| model | device | images | prompt tokens | output tokens | TTFT (median) | decode tok/s |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | device | images | prompt tok | output tok | engine TTFT | engine decode tok/s "
+        "| generate() TTFT | generate() decode tok/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     with tempfile.TemporaryDirectory() as tmp:
         tiny = str(build_tiny_vlm(Path(tmp) / "tiny"))

@@ -6,22 +6,28 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
 import pytest
 import requests
 
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.support.background import BackgroundApp
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.images import data_url, text_image
+from tests.support.services import redis_namespace
 
 pytestmark = pytest.mark.timeout(180)
 
 ADMIN_KEY = "admin-" + secrets.token_hex(16)
+UPSTREAM_KEY = "sk-upstream-" + secrets.token_hex(16)
 MESSAGES: list[Any] = [
     {
         "role": "user",
@@ -206,3 +212,46 @@ def test_cli_keys_act_on_the_running_server(server: GatewayProcess) -> None:
         return False
 
     assert _eventually(refused)
+
+
+def test_workers_share_sqlite_and_redis() -> None:
+    """``serve --workers 2`` on the default SQLite file: one limit, one row per request."""
+    fake = FakeOpenAI(api_key=UPSTREAM_KEY)
+    with (
+        redis_namespace() as (redis_url, prefix),
+        BackgroundApp(fake.app()) as upstream,
+        run_gateway(
+            env={
+                "VISIONGATE_ADMIN_KEY": ADMIN_KEY,
+                "VISIONGATE_REDIS_URL": redis_url,
+                "VISIONGATE_REDIS_PREFIX": prefix,
+                "OPENAI_API_KEY": UPSTREAM_KEY,
+                "OPENAI_BASE_URL": f"{upstream.url}/v1",
+            },
+            args=["--workers", "2"],
+        ) as gw,
+    ):
+        key = _admin(gw, "POST", "/keys", json={"name": "workers", "rpm": 20}).json()["key"]
+        ids = [f"w-{secrets.token_hex(6)}" for _ in range(40)]
+
+        def call(rid: str) -> int:
+            body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+            headers = {"Authorization": f"Bearer {key}", "x-request-id": rid}
+            url = f"{gw.base_url}/chat/completions"
+            return requests.post(url, json=body, headers=headers, timeout=60).status_code
+
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            statuses = sorted(pool.map(call, ids))
+        assert statuses == [200] * 20 + [429] * 20
+        assert len(fake.requests) == 20  # refused requests never reach the provider
+
+        def rows() -> list[tuple[str, int]]:
+            with sqlite3.connect(gw.data_dir / "visiongate.db") as db:
+                marks = ",".join("?" * len(ids))
+                query = f"SELECT request_id, status FROM usage WHERE request_id IN ({marks})"
+                return db.execute(query, ids).fetchall()
+
+        assert _eventually(lambda: len(rows()) >= len(ids))
+        found = rows()
+        assert sorted(rid for rid, _ in found) == sorted(ids)
+        assert sorted(status for _, status in found) == statuses

@@ -23,6 +23,7 @@ import requests
 from tests.support.background import BackgroundApp
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.images import data_url, make_image
+from tests.unit.local.fake_hub import fake_hub_app, repo_files
 
 pytest.importorskip("torch", reason="the local extra (torch) is not installed")
 pytest.importorskip("transformers", reason="the local extra (transformers) is not installed")
@@ -54,6 +55,7 @@ def vlm_gateway(tiny_dir: Path) -> Iterator[GatewayProcess]:
     config = (
         f'[models."{LLAMA}"]\nprovider = "local"\nupstream = "{tiny_dir}"\n'
         'image_profile = "local"\noptions = { engine = "transformers" }\n'
+        'price_input = 0.0\nprice_output = 0.0\nretired = ""\n'
     )
     env = {
         "VISIONGATE_LOCAL_MODELS": json.dumps(
@@ -203,6 +205,7 @@ def test_stop_and_seed_through_the_sdk(vlm_gateway: GatewayProcess, reference: A
 def test_llama_id_pointed_at_local_weights(vlm_gateway: GatewayProcess, reference: Any) -> None:
     card = _model_card(vlm_gateway, LLAMA)
     assert card["provider"] == "local" and card["available"] is True
+    assert "retired" not in card
     image = make_image("PNG", (64, 48))
     content = [
         {"type": "text", "text": "What is this?"},
@@ -283,3 +286,55 @@ def test_full_queue_is_503_and_a_disconnect_cancels_generation(
         "running": 0,
         "waiting": 0,
     }
+
+
+def test_first_use_downloads_from_the_hub_with_visible_progress(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    """A hub-id source not in the cache is fetched on first use (from a fake hub on
+    127.0.0.1); the weights are held back until the test has seen the download's progress."""
+    repo = "tiny-org/tiny-vlm"
+    gate = threading.Event()
+    fetched: list[str] = []
+    env = {
+        "HF_ENDPOINT": "",
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_OFFLINE": "",
+        "VISIONGATE_LOCAL_MODELS": json.dumps({"local/hub-tiny": repo}),
+    }
+    with BackgroundApp(fake_hub_app(repo, repo_files(tiny_dir), fetched, gate)) as hub:
+        env["HF_ENDPOINT"] = hub.url
+        with run_gateway(env=env) as gw:
+            before = _model_card(gw, "local/hub-tiny")
+            assert before["available"] is True  # fetchable
+            assert before["status"]["weights_present"] is False
+            answer: dict[str, Any] = {}
+
+            def ask() -> None:
+                answer["resp"] = gw.client(timeout=_FIRST_LOAD_TIMEOUT).chat.completions.create(
+                    model="local/hub-tiny",
+                    messages=[{"role": "user", "content": "hello"}],
+                    max_tokens=3,
+                )
+
+            asker = threading.Thread(target=ask, daemon=True)
+            asker.start()
+            try:
+
+                def all_but_the_weights() -> bool:
+                    progress = _model_card(gw, "local/hub-tiny")["status"]["progress"] or {}
+                    total = progress.get("files_total", 0)
+                    return total > 1 and progress.get("files_done") == total - 1
+
+                _wait_for(all_but_the_weights, timeout=_FIRST_LOAD_TIMEOUT)
+                during = _model_card(gw, "local/hub-tiny")["status"]
+                assert during["state"] == "loading"
+                assert during["progress"]["phase"] == "downloading"
+            finally:
+                gate.set()
+            asker.join(timeout=_FIRST_LOAD_TIMEOUT)
+            assert answer["resp"].usage.completion_tokens == 3
+            after = _model_card(gw, "local/hub-tiny")["status"]
+            assert after["state"] == "ready" and after["weights_present"] is True
+            assert "downloading local model weights" in gw.log_text()
+    assert "model.safetensors" in fetched and "onnx/model.onnx" not in fetched

@@ -178,7 +178,11 @@ class Accounts:
 
     async def settle(self, admission: Admission, actual_tokens: int) -> None:
         """Replace the token reservation with the real usage. Never raises."""
-        if admission.ticket is None or actual_tokens == admission.reserved_tokens:
+        if (
+            admission.ticket is None
+            or admission.principal.tpm is None  # only the tpm window counts tokens
+            or actual_tokens == admission.reserved_tokens
+        ):
             return
         try:
             await self._limiter.settle(admission.ticket, max(int(actual_tokens), 0))

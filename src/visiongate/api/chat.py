@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -17,10 +18,12 @@ from typing import Any
 
 import orjson
 
-from visiongate.accounting import Accounts, Principal, UsageRecord
+from visiongate.accounting import Accounts, UsageRecord
+from visiongate.api.eager import Suspended, run_eagerly
 from visiongate.api.parse import parse_body, parse_chat_request
 from visiongate.api.render import ChunkRenderer, render_completion
 from visiongate.api.sse import DONE, error_frame
+from visiongate.core.messages import StreamDelta
 from visiongate.core.outcome import Outcome
 from visiongate.core.service import ChatService, Prepared
 from visiongate.errors import GatewayError, RequestTooLarge, UpstreamError
@@ -42,18 +45,30 @@ _SSE_HEADERS = [
 log = logging.getLogger("visiongate.request")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
+def _body(frames: list[bytes], more: bool = True) -> dict[str, Any]:
+    return {
+        "type": "http.response.body",
+        "body": frames[0] if len(frames) == 1 else b"".join(frames),
+        "more_body": more,
+    }
 
 
-def _request_id(scope: Scope) -> str:
-    given = _header(scope, b"x-request-id")
-    if given and len(given) <= 128 and given.isascii() and given.isprintable():
-        return given
-    return secrets.token_hex(12)
+class _Headers:
+    """The three request headers the endpoint reads, found in one pass over the list."""
+
+    __slots__ = ("authorization", "content_length", "request_id")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.authorization: str | None = None
+        self.content_length: str | None = None
+        self.request_id: str | None = None
+        for key, value in headers:
+            if key == b"authorization":
+                self.authorization = value.decode("latin-1")
+            elif key == b"content-length":
+                self.content_length = value.decode("latin-1")
+            elif key == b"x-request-id":
+                self.request_id = value.decode("latin-1")
 
 
 class ChatEndpoint:
@@ -64,22 +79,36 @@ class ChatEndpoint:
         self.accounts = accounts
         self.metrics = metrics
         self.max_body = max_body
+        # Request ids: a random prefix per process and a counter, unique without asking
+        # the OS for randomness on every request.
+        self._id_prefix = secrets.token_hex(6)
+        self._ids = itertools.count(1)
+        self._in_flight = 0
+        metrics.count_in_flight(lambda: self._in_flight)
+
+    def _request_id(self, given: str | None) -> str:
+        if given and len(given) <= 128 and given.isascii() and given.isprintable():
+            return given
+        return f"{self._id_prefix}{next(self._ids):012x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        outcome = Outcome(request_id=_request_id(scope))
-        self.metrics.in_flight.inc()
+        headers = _Headers(scope["headers"])
+        outcome = Outcome(request_id=self._request_id(headers.request_id))
+        self._in_flight += 1
         try:
-            await self._handle(scope, receive, send, outcome)
+            await self._handle(headers, receive, send, outcome)
         finally:
-            self.metrics.in_flight.dec()
+            self._in_flight -= 1
             self._observe(outcome)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, outcome: Outcome) -> None:
+    async def _handle(
+        self, headers: _Headers, receive: Receive, send: Send, outcome: Outcome
+    ) -> None:
         rid = outcome.request_id.encode()
         try:
-            principal = await self.accounts.authenticate(_header(scope, b"authorization"))
+            principal = await self.accounts.authenticate(headers.authorization)
             outcome.key_id = principal.key_id
-            body = await self._read_body(scope, receive)
+            body = await self._read_body(headers.content_length, receive)
             request = parse_chat_request(parse_body(body))
             outcome.model = request.model
             outcome.stream = request.stream
@@ -88,12 +117,11 @@ class ChatEndpoint:
             await self._send_error(send, exc, rid, outcome)
             return
         if prepared.request.stream:
-            await self._stream(scope, receive, send, prepared, outcome, principal)
+            await self._stream(receive, send, prepared, outcome)
         else:
             await self._complete(send, prepared, outcome)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        declared = _header(scope, b"content-length")
+    async def _read_body(self, declared: str | None, receive: Receive) -> bytes:
         if declared and declared.isdigit() and int(declared) > self.max_body:
             raise RequestTooLarge(
                 f"The request body is {int(declared)} bytes; the limit is {self.max_body}. "
@@ -158,13 +186,7 @@ class ChatEndpoint:
         await send({"type": "http.response.body", "body": orjson.dumps(payload)})
 
     async def _stream(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        prepared: Prepared,
-        outcome: Outcome,
-        principal: Principal,
+        self, receive: Receive, send: Send, prepared: Prepared, outcome: Outcome
     ) -> None:
         rid = outcome.request_id.encode()
         renderer = ChunkRenderer(
@@ -199,6 +221,8 @@ class ChatEndpoint:
                     return
 
         watcher = asyncio.create_task(watch())
+        frames: list[bytes] = []  # rendered, not yet written
+        waiting: Suspended[StreamDelta] | None = None
         try:
             await send(
                 {
@@ -209,38 +233,34 @@ class ChatEndpoint:
             )
             delta = first
             while True:
-                if delta.usage is not None:
-                    if renderer.include_usage:
-                        await send(
-                            {
-                                "type": "http.response.body",
-                                "body": renderer.usage(delta.usage),
-                                "more_body": True,
-                            }
-                        )
-                else:
-                    await send(
-                        {
-                            "type": "http.response.body",
-                            "body": renderer.delta(delta),
-                            "more_body": True,
-                        }
-                    )
+                if delta.usage is None:
+                    frames.append(renderer.delta(delta))
+                elif renderer.include_usage:
+                    frames.append(renderer.usage(delta.usage))
+                # Deltas that are already there join this write; the frames go out
+                # just before the stream would wait for the provider (eager.py).
                 try:
-                    delta = await anext(deltas)
+                    step = run_eagerly(anext(deltas))
                 except StopAsyncIteration:
                     break
-            await send({"type": "http.response.body", "body": DONE, "more_body": False})
+                if not isinstance(step, Suspended):
+                    delta = step
+                    continue
+                waiting = step
+                await send(_body(frames))
+                frames.clear()
+                waiting = None  # awaiting it finishes or closes it
+                try:
+                    delta = await step
+                except StopAsyncIteration:
+                    break
+            frames.append(DONE)
+            await send(_body(frames, more=False))
         except GatewayError as exc:
             outcome.status, outcome.error_code = exc.status, exc.code
+            frames += (error_frame(exc), DONE)
             with contextlib.suppress(OSError):
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": error_frame(exc) + DONE,
-                        "more_body": False,
-                    }
-                )
+                await send(_body(frames, more=False))
         except asyncio.CancelledError:
             if not disconnected:
                 outcome.status, outcome.error_code = 499, "server_shutdown"
@@ -252,6 +272,8 @@ class ChatEndpoint:
             outcome.status, outcome.error_code = 499, "client_closed"
         finally:
             watcher.cancel()
+            if waiting is not None:  # interrupted while writing, with a step half-run
+                await waiting.unwind()
             await deltas.aclose()
 
     def _observe(self, outcome: Outcome) -> None:

@@ -108,6 +108,10 @@ class ChatService:
         started = time.perf_counter()
         try:
             response = await prepared.provider.complete(prepared.request, prepared.model)
+        except BaseException:
+            # Nothing was produced: release the tokens reserved for this request.
+            await self.accounts.settle(prepared.admission, 0)
+            raise
         finally:
             outcome.upstream_seconds = time.perf_counter() - started
         outcome.first_token_at = time.perf_counter()

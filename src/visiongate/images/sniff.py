@@ -114,7 +114,7 @@ def _pillow_info(data: bytes, param: str) -> ImageInfo:
         ) from exc
     except UnidentifiedImageError:
         raise _invalid(param, f"it is not a {SUPPORTED} image") from None
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, RuntimeError) as exc:
         # Pillow's plugins report broken headers with any of these.
         raise _invalid(param, "its header is corrupt") from exc
     if pil_format == "HEIF":
@@ -307,7 +307,7 @@ def _tiff_complete(data: bytes) -> bool:
             tags = im.tag_v2  # type: ignore[attr-defined]
             offsets = tags.get(273) or tags.get(324) or ()
             counts = tags.get(279) or tags.get(325) or ()
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, EOFError, RuntimeError):
         return False
     ends = [o + c for o, c in zip(offsets, counts, strict=False)]
     return bool(ends) and max(ends) <= len(data)

@@ -28,7 +28,7 @@ __all__ = ["LoadedModel", "Progress", "load_model", "resolve_device", "resolve_d
 
 log = logging.getLogger("visiongate.local.vlm")
 
-Progress = Callable[[str, int | None, int | None], None]
+Progress = Callable[[str, dict[str, int] | None], None]
 
 
 @dataclass(slots=True)
@@ -107,11 +107,9 @@ def locate(entry: ModelEntry, progress: Progress) -> Path:
             param="model",
         )
     log.info("downloading local model weights", extra={"model": entry.id, "source": source})
-    progress("downloading", 0, None)
+    progress("downloading", None)
     try:
-        return weights.download(
-            source, revision, lambda done, total: progress("downloading", done, total)
-        )
+        return weights.download(source, revision, lambda counts: progress("downloading", counts))
     except Exception as exc:  # network, auth, unknown repo: all mean "cannot fetch"
         raise UpstreamError(
             f"{entry.id}: could not download {source} from the Hugging Face hub "
@@ -129,14 +127,18 @@ def load_model(entry: ModelEntry, settings: Settings, progress: Progress) -> Loa
     started = time.monotonic()
     folder = locate(entry, progress)
     from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.utils import logging as hf_logging
 
+    # transformers draws tqdm bars on stderr, which would break the JSON log lines; the
+    # phases are reported through ``progress`` and the log instead.
+    hf_logging.disable_progress_bar()
     device = resolve_device(_option(entry, "device", settings.local_device))
     dtype = resolve_dtype(_option(entry, "dtype", settings.local_dtype), device)
     try:
-        progress("loading processor", None, None)
+        progress("loading processor", None)
         processor = AutoProcessor.from_pretrained(folder)
         template = _chat_template(entry, processor)
-        progress("loading weights", None, None)
+        progress("loading weights", None)
         kwargs: dict[str, Any] = {"dtype": dtype}
         if device != "cpu":
             kwargs["device_map"] = device

@@ -8,7 +8,8 @@ or, in the config file, ``[local_models."local/qwen2-vl"]`` tables. Each entry b
 ``[models."id"]`` override served by the ``local`` provider's transformers engine, so the
 same catalog machinery (aliases, limits, ``/v1/models``) applies to it. An id that already
 exists (``local/smolvlm``, or a hosted model such as a Llama 3.2 Vision id) is re-pointed
-key by key: only what the table names changes.
+key by key: only what the table names changes, plus what serving in process implies (the
+local provider and image profile, no price, not retired).
 """
 
 from __future__ import annotations
@@ -65,7 +66,16 @@ def local_model_entry(model_id: str, raw: Any) -> dict[str, Any]:
         raise ValueError(
             f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(LOCAL_MODEL_KEYS)}"
         )
-    entry: dict[str, Any] = {"provider": "local", "image_profile": "local"}
+    # Served in process: no per-token price, and a hosted model's retirement (a Llama
+    # 3.2 Vision id pointed at local weights) no longer applies.
+    entry: dict[str, Any] = {
+        "provider": "local",
+        "image_profile": "local",
+        "price_input": 0.0,
+        "price_output": 0.0,
+        "retired": None,
+        "successor": None,
+    }
     options: dict[str, Any] = {"engine": "transformers"}
     if "source" in raw:
         entry["upstream"] = _text(raw["source"], where, "source")

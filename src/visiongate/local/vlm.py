@@ -180,7 +180,7 @@ class VlmEngine:
             return self._loaded
         if self._load_task is None:
             self._state, self._error = "loading", None
-            self._phase = {"phase": "starting", "done": None, "total": None, "elapsed_s": 0.0}
+            self._phase = {"phase": "starting", "elapsed_s": 0.0}
             self._load_task = asyncio.ensure_future(asyncio.to_thread(self._load))
             # Retrieved here so a load nobody waits for anymore fails without a warning.
             self._load_task.add_done_callback(lambda t: t.cancelled() or t.exception())
@@ -213,14 +213,12 @@ class VlmEngine:
             extra={"model": self.model.id, "source": self.model.upstream},
         )
 
-        def report(phase: str, done: int | None, total: int | None) -> None:
+        def report(phase: str, counts: dict[str, int] | None) -> None:
             elapsed = round(time.monotonic() - started, 1)
-            self._phase = {"phase": phase, "done": done, "total": total, "elapsed_s": elapsed}
-            if done is None or done == total:
-                log.info(
-                    f"local model {phase}",
-                    extra={"model": self.model.id, "done": done, "total": total},
-                )
+            changed = self._phase is None or self._phase.get("phase") != phase
+            self._phase = {"phase": phase, **(counts or {}), "elapsed_s": elapsed}
+            if changed:
+                log.info(f"local model {phase}", extra={"model": self.model.id})
 
         loaded = load_model(self.model, self.settings, report)
         log.info(

@@ -9,6 +9,7 @@ the file system; fetching is a separate, explicit step (:func:`download`) used b
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from importlib.util import find_spec
@@ -38,7 +39,7 @@ DOWNLOAD_PATTERNS = (
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[dict[str, int]], None]
 
 
 def engine_installed() -> bool:
@@ -94,7 +95,8 @@ def weights_present(source: str, revision: str | None = None) -> bool:
 
 def download(repo_id: str, revision: str | None = None, progress: ProgressFn | None = None) -> Path:
     """Fetch the files a transformers model needs into the Hugging Face cache and return the
-    snapshot folder. ``progress(done, total)`` is called as files complete.
+    snapshot folder. ``progress`` receives ``{"files_done", "files_total", "bytes_done",
+    "bytes_total"}`` as the download advances (totals grow as files start).
 
     Blocking (run it in a thread). Raises whatever huggingface_hub raises (no network,
     unknown repo, gated model without a token) for the caller to explain.
@@ -111,14 +113,35 @@ def download(repo_id: str, revision: str | None = None, progress: ProgressFn | N
 
 
 def _progress_class(progress: ProgressFn) -> type:
-    """A tqdm subclass that reports to ``progress``: huggingface_hub takes a class, not a
-    callback, so the callback is closed over here."""
+    """A tqdm subclass that reports to ``progress`` instead of drawing on stderr (which
+    would break the server's JSON log lines): huggingface_hub takes a class, not a
+    callback, so the callback is closed over here. It makes one bar counting files and
+    others counting bytes (``unit="B"``); the largest byte count is reported."""
     from tqdm.auto import tqdm
 
+    bars: list[Any] = []
+
+    def report() -> None:
+        files = [b for b in bars if b.unit != "B"]
+        byte_bars = [b for b in bars if b.unit == "B"]
+        progress(
+            {
+                "files_done": int(sum(b.n for b in files)),
+                "files_total": int(sum(b.total or 0 for b in files)),
+                "bytes_done": int(max((b.n for b in byte_bars), default=0)),
+                "bytes_total": int(max((b.total or 0 for b in byte_bars), default=0)),
+            }
+        )
+
     class _Report(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["file"] = io.StringIO()
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
         def update(self, n: float | None = 1) -> bool | None:
             shown = super().update(n)
-            progress(int(self.n), int(self.total or 0))
+            report()
             return shown
 
     return _Report

@@ -64,6 +64,10 @@ def test_hosted_llama_id_can_point_at_local_weights() -> None:
     assert entry.provider == "local"
     assert entry.upstream == "/weights/llama-3.2-11b-vision"
     assert engine_name(entry) == "transformers"
+    # served in process: free, and the hosted model's retirement no longer applies
+    assert (entry.price_input, entry.price_output) == (0.0, 0.0)
+    assert entry.retired is None and entry.successor is None
+    assert entry.context_window == 131072  # the shipped limits stay
 
 
 def test_catalog_override_form_for_llama_works_too() -> None:

@@ -79,3 +79,21 @@ def test_download_patterns_skip_onnx_and_gguf_copies() -> None:
     assert wanted("model.safetensors") and wanted("tokenizer.json")
     assert wanted("chat_template.jinja") and wanted("onnx/config.json")
     assert not wanted("onnx/model.onnx") and not wanted("model-q4.gguf")
+
+
+def test_download_progress_is_reported_not_drawn(capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[dict[str, int]] = []
+    bar_class = weights._progress_class(seen.append)
+    files = bar_class(total=2, desc="Fetching 2 files")
+    data = bar_class(total=0, unit="B", desc="Reconstructing")
+    data.total = 300  # huggingface_hub grows the byte total as files start
+    data.update(100)
+    files.update(1)
+    data.update(200)
+    files.update(1)
+    for bar in (files, data):
+        bar.close()
+    assert seen[-1] == {"files_done": 2, "files_total": 2, "bytes_done": 300, "bytes_total": 300}
+    assert seen[0] == {"files_done": 0, "files_total": 2, "bytes_done": 100, "bytes_total": 300}
+    captured = capsys.readouterr()
+    assert "Fetching" not in captured.err + captured.out
