@@ -61,27 +61,32 @@ def request(model_id: str, n_images: int, max_tokens: int) -> ChatRequest:
     )
 
 
-async def one(engine: VlmEngine, req: ChatRequest) -> tuple[float, float, int, int]:
-    """(ttft s, decode tokens/s, prompt tokens, completion tokens) of one streamed request."""
+async def one(engine: VlmEngine, req: ChatRequest) -> tuple[float, float, float, int, int]:
+    """(ttft s, decode tokens/s, decode CPU ms per token, prompt tokens, completion tokens)
+    of one streamed request. CPU time is the process's, all threads: unlike wall time it
+    hardly moves when other jobs share the machine."""
     start = time.perf_counter()
-    first = end = 0.0
+    first = 0.0
+    cpu_first = 0.0
     usage = None
     async for delta in engine.stream(req):
         if delta.content and not first:
-            first = time.perf_counter()
+            first, cpu_first = time.perf_counter(), time.process_time()
         if delta.usage is not None:
             usage = delta.usage
-    end = time.perf_counter()
+    end, cpu_end = time.perf_counter(), time.process_time()
     assert usage is not None
+    steps = max(1, usage.completion_tokens - 1)
     first = first or end
-    rate = (usage.completion_tokens - 1) / (end - first) if end > first else float("nan")
-    return first - start, rate, usage.prompt_tokens, usage.completion_tokens
+    rate = steps / (end - first) if end > first else float("nan")
+    cpu_ms = (cpu_end - (cpu_first or cpu_end)) * 1000 / steps
+    return first - start, rate, cpu_ms, usage.prompt_tokens, usage.completion_tokens
 
 
-def baseline(entry, config: Settings, req: ChatRequest) -> tuple[float, float]:
-    """(ttft s, decode tokens/s) of ``model.generate`` called directly on the same inputs,
-    without the engine (queue, threads, streaming, stop strings): the engine's overhead is
-    the difference."""
+def baseline(entry, config: Settings, req: ChatRequest, runs: int) -> tuple[float, float, float]:
+    """(prefill s, decode tokens/s, decode CPU ms per token) of ``model.generate`` called
+    directly on inputs already prepared: no queue, threads, streaming or stop strings, and
+    no image decoding or processor (which the engine's TTFT includes)."""
     import torch
 
     from visiongate.local.job import prepare_job
@@ -90,20 +95,31 @@ def baseline(entry, config: Settings, req: ChatRequest) -> tuple[float, float]:
     loaded = load_model(entry, config, lambda *a: None)
     job = prepare_job(loaded, entry, req)
 
-    def generate(n: int) -> float:
-        started = time.perf_counter()
+    def generate(n: int) -> tuple[float, float]:
+        started, cpu = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             loaded.model.generate(**job.inputs, max_new_tokens=n, do_sample=False)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
     generate(2)  # warm
-    first = statistics.median(generate(1) for _ in range(3))
-    whole = statistics.median(generate(job.max_new_tokens) for _ in range(3))
-    return first, (job.max_new_tokens - 1) / (whole - first)
+    first = [generate(1) for _ in range(runs)]
+    whole = [generate(job.max_new_tokens) for _ in range(runs)]
+    steps = job.max_new_tokens - 1
+    prefill = statistics.median(w for w, _ in first)
+    prefill_cpu = statistics.median(c for _, c in first)
+    rate = statistics.median(steps / (w - prefill) for w, _ in whole)
+    cpu_ms = statistics.median((c - prefill_cpu) * 1000 / steps for _, c in whole)
+    return prefill, rate, cpu_ms
 
 
 async def bench_model(
-    label: str, source: str, images: list[int], runs: int, max_tokens: int, settings: dict
+    label: str,
+    source: str,
+    images: list[int],
+    runs: int,
+    max_tokens: int,
+    settings: dict,
+    warmup: int,
 ) -> list[str]:
     config = Settings(local_models={"bench/model": {"source": source}}, **settings)
     entry = load_catalog(local_model_overrides(config)).models["bench/model"]
@@ -118,15 +134,18 @@ async def bench_model(
         print(f"{label}: loaded + first request in {load:.1f} s on {where}", file=sys.stderr)
         for n in images:
             req = request("bench/model", n, max_tokens)
-            await one(engine, req)  # warm this shape
+            for _ in range(warmup):  # the first requests after a load run slower
+                await one(engine, req)
             results = [await one(engine, req) for _ in range(runs)]
             ttft = statistics.median(r[0] for r in results)
             rate = statistics.median(r[1] for r in results)
-            prompt, completion = results[0][2], results[0][3]
-            base_ttft, base_rate = await asyncio.to_thread(baseline, entry, config, req)
+            cpu_ms = statistics.median(r[2] for r in results)
+            prompt, completion = results[0][3], results[0][4]
+            base = await asyncio.to_thread(baseline, entry, config, req, runs)
             rows.append(
                 f"| {label} | {where} | {n} | {prompt} | {completion} | {ttft * 1000:.0f} ms "
-                f"| {rate:.1f} | {base_ttft * 1000:.0f} ms | {base_rate:.1f} |"
+                f"| {rate:.0f} | {cpu_ms:.2f} | {base[0] * 1000:.0f} ms | {base[1]:.0f} "
+                f"| {base[2]:.2f} |"
             )
     finally:
         await engine.close()
@@ -138,8 +157,9 @@ async def main() -> None:
     parser.add_argument("--source", help="a model directory or hub id to bench as well")
     parser.add_argument("--smolvlm", action="store_true", help=f"also bench {SMOLVLM}")
     parser.add_argument("--images", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=8, help="untimed requests per case")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     args = parser.parse_args()
@@ -150,14 +170,20 @@ async def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads", file=sys.stderr)
     rows = [
-        "| model | device | images | prompt tok | output tok | engine TTFT | engine decode tok/s "
-        "| generate() TTFT | generate() decode tok/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | device | images | prompt tok | output tok | engine TTFT | engine tok/s "
+        "| engine CPU ms/tok | generate() prefill | generate() tok/s | generate() CPU ms/tok |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     with tempfile.TemporaryDirectory() as tmp:
         tiny = str(build_tiny_vlm(Path(tmp) / "tiny"))
         rows += await bench_model(
-            "tiny random Idefics3", tiny, args.images, args.runs, args.max_tokens, settings
+            "tiny random Idefics3",
+            tiny,
+            args.images,
+            args.runs,
+            args.max_tokens,
+            settings,
+            args.warmup,
         )
     targets = [(args.source, args.source)] if args.source else []
     if args.smolvlm:
@@ -170,7 +196,9 @@ async def main() -> None:
                 file=sys.stderr,
             )
             continue
-        rows += await bench_model(label, source, args.images, args.runs, args.max_tokens, settings)
+        rows += await bench_model(
+            label, source, args.images, args.runs, args.max_tokens, settings, args.warmup
+        )
     print("\n".join(rows))
 
 
