@@ -7,9 +7,9 @@ LOCAL  ?= 0
 TORCH  := torch==2.13.0
 
 ifeq ($(LOCAL),1)
-RUN_EXTRAS := local
+RUN_TARGET := .[local]
 else
-RUN_EXTRAS :=
+RUN_TARGET := .
 endif
 
 .PHONY: run test lint format bench bench-litellm venv clean
@@ -19,11 +19,11 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # Installs are stamped with the pyproject's hash so a second `make` starts at once.
-STAMP = $(VENV)/.installed-$(1)-$(shell sha1sum pyproject.toml | cut -c1-12)
+STAMP = $(VENV)/.installed-$(1)$(if $(filter 1,$(LOCAL)),-local)-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 $(call STAMP,run): $(BIN)/python pyproject.toml
 	@if [ "$(LOCAL)" = "1" ]; then $(BIN)/pip install -q "$(TORCH)"; fi
-	$(BIN)/pip install -q -e ".[$(RUN_EXTRAS)]"
+	$(BIN)/pip install -q -e "$(RUN_TARGET)"
 	@touch $@
 
 $(call STAMP,test): $(BIN)/python pyproject.toml

@@ -23,6 +23,7 @@ __all__ = ["JsonFormatter", "JsonLineHandler", "configure_logging"]
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
 }
 
 
