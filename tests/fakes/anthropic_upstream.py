@@ -303,8 +303,10 @@ class AnthropicFake:
                 },
             )
             await self._send(response, "message_stop", {"type": "message_stop"})
-            await response.write_eof()
+            # Counted before the end-of-stream write: the client may finish (and the test
+            # look at the counter) before write_eof returns here.
             self.completed_streams += 1
+            await response.write_eof()
         except (ConnectionError, asyncio.CancelledError):
             self.disconnects += 1
             raise

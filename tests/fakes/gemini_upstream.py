@@ -290,8 +290,8 @@ class GeminiFake:
                 await self._send(
                     response, self._response(reply, text, final=final, partial=partial)
                 )
+            self.completed_streams += 1  # before write_eof: the client may finish first
             await response.write_eof()
-            self.completed_streams += 1
         except (ConnectionError, asyncio.CancelledError):
             self.disconnects += 1
             raise

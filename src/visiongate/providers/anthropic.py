@@ -1,21 +1,18 @@
 """Anthropic Messages API adapter.
 
-Translates the internal :class:`ChatRequest` into a ``POST {base_url}/v1/messages`` body and
-the answer (a Message, or its SSE event stream) back into :class:`ChatResponse` /
-:class:`StreamDelta`. The mapping functions are pure and named by direction
-(``to_anthropic_payload``, ``from_anthropic_response``, ``from_anthropic_event`` via
-:class:`AnthropicStreamTranslator`); :class:`AnthropicProvider` only adds the I/O.
+Sends the body built by :mod:`visiongate.providers.anthropic_payload` to
+``POST {base_url}/v1/messages`` and translates the answer (a Message, or its SSE event
+stream) back into :class:`ChatResponse` / :class:`StreamDelta`. The mapping functions are
+pure and named by direction (``to_anthropic_payload`` re-exported from the payload module,
+``from_anthropic_response``, ``from_anthropic_event`` via :class:`AnthropicStreamTranslator`);
+:class:`AnthropicProvider` only adds the I/O.
 
-Decisions (see docs/providers-anthropic-gemini.md):
+Decisions (see docs/providers-anthropic-gemini.md; the request-side ones are in
+:mod:`visiongate.providers.anthropic_payload`):
 
-- System and developer messages, wherever they appear, become top-level ``system`` text
-  blocks in order; images there are refused (the API takes text only).
-- Tool results become ``tool_result`` blocks in a user turn; consecutive turns of the same
-  role are merged, so the payload always alternates user/assistant starting with user.
 - ``response_format`` JSON is refused by :meth:`Provider.check` (no JSON mode in the API,
   and an emulation through a forced tool call would change what the client sees).
-- ``seed``, ``presence_penalty``, ``frequency_penalty`` and a tool's ``strict`` flag are
-  sampling hints the API lacks: ignored, as documented.
+- Unknown ``stop_reason`` values finish with ``stop`` and are logged.
 """
 
 from __future__ import annotations
@@ -29,15 +26,13 @@ import orjson
 from visiongate.core.messages import (
     ChatResponse,
     Choice,
-    ImagePart,
-    Message,
     StreamDelta,
-    TextPart,
     ToolCall,
     ToolCallDelta,
     Usage,
 )
-from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
+from visiongate.errors import GatewayError, UpstreamError
+from visiongate.providers.anthropic_payload import check_conversation, to_anthropic_payload
 from visiongate.providers.base import HttpProvider, map_upstream_status
 
 if TYPE_CHECKING:
@@ -59,7 +54,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANTHROPIC_VERSION = "2023-06-01"
-_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 _FINISH: Mapping[str, FinishReason] = {
     "end_turn": "stop",
@@ -85,203 +79,6 @@ _ERROR_STATUS: Mapping[str, int] = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
-
-
-# ------------------------------------------------------------------ request mapping
-
-
-def check_conversation(request: ChatRequest) -> None:
-    """Refuse conversations the Messages API cannot express, before any image work.
-
-    Raises InvalidRequest naming the message: images outside user and tool messages, a
-    tool message without ``tool_call_id``, or a conversation whose first non-system turn
-    is not from the user (the API requires the user to speak first).
-    """
-    first_turn: tuple[int, Message] | None = None
-    for i, message in enumerate(request.messages):
-        if message.role in ("system", "developer", "assistant") and message.images:
-            raise InvalidRequest(
-                f"Anthropic accepts images only in user and tool messages, not in a "
-                f"{message.role} message",
-                code="unsupported_content",
-                param=message.images[0].param,
-            )
-        if message.role == "tool" and not message.tool_call_id:
-            raise InvalidRequest(
-                "a tool message needs the tool_call_id of the call it answers",
-                param=f"messages[{i}].tool_call_id",
-            )
-        if first_turn is None and message.role not in ("system", "developer"):
-            first_turn = (i, message)
-    if first_turn is None:
-        raise InvalidRequest(
-            "Anthropic needs at least one user message besides system messages",
-            param="messages",
-        )
-    index, message = first_turn
-    if message.role == "assistant":
-        raise InvalidRequest(
-            "Anthropic conversations must start with a user message after the system messages",
-            param=f"messages[{index}].role",
-        )
-
-
-def to_anthropic_payload(
-    request: ChatRequest, model: ModelEntry, *, stream: bool = False
-) -> dict[str, Any]:
-    """The Messages API body for ``request`` sent to ``model``.
-
-    Every image must already carry its bytes (the pipeline guarantees it for models
-    without URL pass-through). Raises InvalidRequest for what the API cannot express.
-    """
-    check_conversation(request)
-    system: list[dict[str, Any]] = []
-    turns: list[dict[str, Any]] = []
-    for i, message in enumerate(request.messages):
-        if message.role in ("system", "developer"):
-            if message.text:
-                system.append({"type": "text", "text": message.text})
-            continue
-        role, blocks = _turn(i, message, model)
-        if not blocks:
-            continue  # an empty message says nothing; dropping it keeps the turns valid
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    if not turns:
-        raise InvalidRequest("the conversation has no content to send", param="messages")
-    _trim_prefill(turns[-1])
-
-    payload: dict[str, Any] = {
-        "model": model.upstream,
-        "messages": turns,
-        "max_tokens": _max_tokens(request, model),
-    }
-    if system:
-        payload["system"] = system
-    if request.temperature is not None:
-        payload["temperature"] = min(max(request.temperature, 0.0), 1.0)
-    if request.top_p is not None:
-        payload["top_p"] = request.top_p
-    if request.stop:
-        payload["stop_sequences"] = list(request.stop)
-    if request.user:
-        payload["metadata"] = {"user_id": request.user}
-    if request.tools:
-        payload["tools"] = [
-            {
-                "name": tool.name,
-                **({"description": tool.description} if tool.description else {}),
-                "input_schema": tool.parameters or {"type": "object", "properties": {}},
-            }
-            for tool in request.tools
-        ]
-        choice = _tool_choice(request)
-        if choice is not None:
-            payload["tool_choice"] = choice
-    if stream:
-        payload["stream"] = True
-    return payload
-
-
-def _max_tokens(request: ChatRequest, model: ModelEntry) -> int:
-    ceiling = model.max_output_tokens if model.max_output_tokens > 0 else None
-    wanted = request.max_tokens or ceiling or 4096
-    return min(wanted, ceiling) if ceiling else wanted
-
-
-def _turn(index: int, message: Message, model: ModelEntry) -> tuple[str, list[dict[str, Any]]]:
-    """(role, content blocks) of one user, assistant or tool message."""
-    if message.role == "tool":
-        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
-        content = _content_blocks(message, model)
-        if content:
-            result["content"] = content
-        return "user", [result]
-    blocks = _content_blocks(message, model)
-    if message.role == "assistant":
-        for j, call in enumerate(message.tool_calls or ()):
-            blocks.append(
-                {
-                    "type": "tool_use",
-                    "id": call.id,
-                    "name": call.name,
-                    "input": _arguments(
-                        call, f"messages[{index}].tool_calls[{j}].function.arguments"
-                    ),
-                }
-            )
-        return "assistant", blocks
-    return "user", blocks
-
-
-def _content_blocks(message: Message, model: ModelEntry) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    for part in message.parts:
-        match part:
-            case TextPart(text=text):
-                if text:  # the API refuses empty text blocks
-                    blocks.append({"type": "text", "text": text})
-            case ImagePart():
-                blocks.append(_image_block(part, model))
-    return blocks
-
-
-def _image_block(part: ImagePart, model: ModelEntry) -> dict[str, Any]:
-    if part.has_bytes:
-        media_type = "image/jpeg" if part.media_type == "image/jpg" else part.media_type
-        if media_type not in _MEDIA_TYPES:
-            raise InvalidRequest(
-                f"Anthropic does not accept {media_type} images",
-                code="invalid_image",
-                param=part.param,
-            )
-        source = {"type": "base64", "media_type": media_type, "data": part.base64()}
-        return {"type": "image", "source": source}
-    if model.image.url_passthrough and part.url and part.url.startswith(("http://", "https://")):
-        return {"type": "image", "source": {"type": "url", "url": part.url}}
-    raise GatewayError(f"image {part.param} reached the Anthropic adapter without its bytes")
-
-
-def _arguments(call: ToolCall, param: str) -> dict[str, Any]:
-    if not call.arguments.strip():
-        return {}
-    try:
-        value = orjson.loads(call.arguments)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest("tool call arguments are not valid JSON", param=param) from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest("tool call arguments must be a JSON object", param=param)
-    return value
-
-
-def _trim_prefill(turn: dict[str, Any]) -> None:
-    """A final assistant turn is a prefill; the API refuses one ending in whitespace."""
-    if turn["role"] != "assistant":
-        return
-    last = turn["content"][-1]
-    if last["type"] == "text":
-        last["text"] = last["text"].rstrip()
-        if not last["text"]:
-            turn["content"].pop()
-
-
-def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:
-    choice = request.tool_choice
-    if choice is None:
-        mapped: dict[str, Any] | None = None
-    elif choice == "auto":
-        mapped = {"type": "auto"}
-    elif choice == "required":
-        mapped = {"type": "any"}
-    elif choice == "none":
-        return {"type": "none"}
-    else:
-        mapped = {"type": "tool", "name": choice}
-    if request.parallel_tool_calls is False:
-        mapped = {**(mapped or {"type": "auto"}), "disable_parallel_tool_use": True}
-    return mapped
 
 
 # ------------------------------------------------------------------ response mapping

@@ -1,23 +1,18 @@
 """Google Gemini API adapter (generativelanguage ``v1beta``).
 
-Translates the internal :class:`ChatRequest` into a ``generateContent`` body and the answer
-back. A streamed answer (``:streamGenerateContent?alt=sse``) is a sequence of
-``GenerateContentResponse`` objects of the same shape as the non-streamed one, so one
-translator (:class:`GeminiStreamTranslator`) serves both: ``from_gemini_response`` feeds it
-the single body and folds the deltas, and the two paths cannot drift.
+Sends the ``generateContent`` body built by :mod:`visiongate.providers.gemini_payload` and
+translates the answer back. A streamed answer (``:streamGenerateContent?alt=sse``) is a
+sequence of ``GenerateContentResponse`` objects of the same shape as the non-streamed one, so
+one translator (:class:`GeminiStreamTranslator`) serves both: ``from_gemini_response`` feeds
+it the single body and folds the deltas, and the two paths cannot drift.
 
-Decisions (see docs/providers-anthropic-gemini.md):
+Decisions (see docs/providers-anthropic-gemini.md; the request-side ones are in
+:mod:`visiongate.providers.gemini_payload`):
 
-- The JSON uses lowerCamelCase field names throughout (``inlineData``/``mimeType``,
-  ``systemInstruction``, ``generationConfig``), the form Google's REST reference shows.
-- ``assistant`` → ``model``; tool results are ``functionResponse`` parts in a user turn,
-  their function name looked up from the assistant call they answer; consecutive turns of
-  the same role are merged. The API wants the user to speak first and last; anything else
-  is a 400 before any image work.
 - Safety blocks (``promptFeedback.blockReason``, a candidate stopped for ``SAFETY`` and
   friends) finish with ``content_filter``; when no text was produced the reason is the
   message content, so the client can tell a block from an empty answer.
-- ``user`` and ``parallel_tool_calls`` have no Gemini counterpart and are ignored.
+- A rejected API key (HTTP 400 ``API_KEY_INVALID``) is the operator's problem: a 502.
 """
 
 from __future__ import annotations
@@ -34,23 +29,25 @@ import orjson
 from visiongate.core.messages import (
     ChatResponse,
     Choice,
-    ImagePart,
-    Message,
     StreamDelta,
-    TextPart,
     ToolCall,
     ToolCallDelta,
     Usage,
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
-from visiongate.providers.base import HttpProvider, map_upstream_status, unsupported
-from visiongate.providers.gemini_schema import gemini_schema
+from visiongate.providers.base import HttpProvider, map_upstream_status
+from visiongate.providers.gemini_payload import (
+    MAX_STOP_SEQUENCES,
+    check_conversation,
+    to_gemini_payload,
+)
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry
     from visiongate.core.messages import ChatRequest, FinishReason
 
 __all__ = [
+    "MAX_STOP_SEQUENCES",
     "GeminiProvider",
     "GeminiStreamTranslator",
     "check_conversation",
@@ -61,8 +58,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_STOP_SEQUENCES = 5
-_MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
 _BLOCKED = frozenset(
     {
         "SAFETY",
@@ -84,214 +79,6 @@ _FINISH: Mapping[str, FinishReason] = {
     "UNEXPECTED_TOOL_CALL": "stop",
     "TOO_MANY_TOOL_CALLS": "stop",
 }
-
-
-# ------------------------------------------------------------------ request mapping
-
-
-def check_conversation(request: ChatRequest) -> None:
-    """Refuse, before any image work, what ``generateContent`` cannot express.
-
-    Raises InvalidRequest naming the field: more than five stop sequences, images outside
-    user and tool messages, a tool message without ``tool_call_id``, or a conversation
-    that does not start and end with the user.
-    """
-    if request.stop and len(request.stop) > MAX_STOP_SEQUENCES:
-        raise unsupported("stop", f"Gemini takes at most {MAX_STOP_SEQUENCES} stop sequences")
-    turns: list[int] = []
-    for i, message in enumerate(request.messages):
-        if message.role in ("system", "developer", "assistant") and message.images:
-            raise InvalidRequest(
-                f"Gemini accepts images only in user and tool messages, not in a "
-                f"{message.role} message",
-                code="unsupported_content",
-                param=message.images[0].param,
-            )
-        if message.role == "tool" and not message.tool_call_id:
-            raise InvalidRequest(
-                "a tool message needs the tool_call_id of the call it answers",
-                param=f"messages[{i}].tool_call_id",
-            )
-        if message.role not in ("system", "developer"):
-            turns.append(i)
-    if not turns:
-        raise InvalidRequest(
-            "Gemini needs at least one user message besides system messages", param="messages"
-        )
-    if request.messages[turns[0]].role == "assistant":
-        raise InvalidRequest(
-            "Gemini conversations must start with a user message after the system messages",
-            param=f"messages[{turns[0]}].role",
-        )
-    if request.messages[turns[-1]].role == "assistant":
-        raise InvalidRequest(
-            "Gemini conversations must end with a user or tool message",
-            param=f"messages[{turns[-1]}].role",
-        )
-
-
-def to_gemini_payload(request: ChatRequest, model: ModelEntry) -> dict[str, Any]:
-    """The ``generateContent`` body for ``request`` sent to ``model``.
-
-    Every image must already carry its bytes in a format Gemini takes (the image pipeline
-    converts GIF, BMP, ... first). Raises InvalidRequest for what the API cannot express.
-    """
-    check_conversation(request)
-    system: list[dict[str, Any]] = []
-    contents: list[dict[str, Any]] = []
-    call_names: dict[str, str] = {}
-    for i, message in enumerate(request.messages):
-        if message.role in ("system", "developer"):
-            if message.text:
-                system.append({"text": message.text})
-            continue
-        if message.role == "assistant":
-            for call in message.tool_calls or ():
-                call_names[call.id] = call.name
-        role, parts = _content(i, message, call_names)
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-    if not contents:
-        raise InvalidRequest("the conversation has no content to send", param="messages")
-
-    payload: dict[str, Any] = {"contents": contents}
-    if system:
-        payload["systemInstruction"] = {"parts": system}
-    config = _generation_config(request, model)
-    if config:
-        payload["generationConfig"] = config
-    if request.tools:
-        payload["tools"] = [
-            {"functionDeclarations": [_declaration(t, i) for i, t in enumerate(request.tools)]}
-        ]
-        tool_config = _tool_config(request.tool_choice)
-        if tool_config:
-            payload["toolConfig"] = tool_config
-    return payload
-
-
-def _content(
-    index: int, message: Message, call_names: Mapping[str, str]
-) -> tuple[str, list[dict[str, Any]]]:
-    """(role, parts) of one user, assistant or tool message."""
-    if message.role == "tool":
-        name = call_names.get(message.tool_call_id or "") or message.name
-        if not name:
-            raise InvalidRequest(
-                "this tool result answers no tool call earlier in the conversation; Gemini "
-                "needs the function's name",
-                param=f"messages[{index}].tool_call_id",
-            )
-        response = {"name": name, "response": _tool_output(message.text)}
-        images = [_image(p) for p in message.parts if isinstance(p, ImagePart)]
-        return "user", [{"functionResponse": response}, *images]
-    parts: list[dict[str, Any]] = []
-    for part in message.parts:
-        match part:
-            case TextPart(text=text):
-                if text:
-                    parts.append({"text": text})
-            case ImagePart():
-                parts.append(_image(part))
-    if message.role == "assistant":
-        for j, call in enumerate(message.tool_calls or ()):
-            param = f"messages[{index}].tool_calls[{j}].function.arguments"
-            parts.append({"functionCall": {"name": call.name, "args": _arguments(call, param)}})
-        return "model", parts
-    return "user", parts
-
-
-def _image(part: ImagePart) -> dict[str, Any]:
-    if not part.has_bytes:
-        raise GatewayError(f"image {part.param} reached the Gemini adapter without its bytes")
-    media_type = "image/jpeg" if part.media_type == "image/jpg" else part.media_type
-    if media_type not in _MEDIA_TYPES:
-        raise InvalidRequest(
-            f"Gemini does not accept {media_type} images", code="invalid_image", param=part.param
-        )
-    return {"inlineData": {"mimeType": media_type, "data": part.base64()}}
-
-
-def _tool_output(text: str) -> dict[str, Any]:
-    """A tool's result as the JSON object ``functionResponse.response`` must be: a JSON
-    object is sent as is, anything else under ``output`` (Google's documented key)."""
-    try:
-        value = orjson.loads(text) if text.strip() else text
-    except orjson.JSONDecodeError:
-        value = text
-    return value if isinstance(value, dict) else {"output": value}
-
-
-def _arguments(call: ToolCall, param: str) -> dict[str, Any]:
-    if not call.arguments.strip():
-        return {}
-    try:
-        value = orjson.loads(call.arguments)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest("tool call arguments are not valid JSON", param=param) from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest("tool call arguments must be a JSON object", param=param)
-    return value
-
-
-def _generation_config(request: ChatRequest, model: ModelEntry) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    if request.max_tokens is not None:
-        ceiling = model.max_output_tokens
-        config["maxOutputTokens"] = (
-            min(request.max_tokens, ceiling) if ceiling > 0 else request.max_tokens
-        )
-    optional = {
-        "temperature": request.temperature,
-        "topP": request.top_p,
-        "seed": request.seed,
-        "presencePenalty": request.presence_penalty,
-        "frequencyPenalty": request.frequency_penalty,
-    }
-    config.update({k: v for k, v in optional.items() if v is not None})
-    if request.stop:
-        config["stopSequences"] = list(request.stop)
-    config.update(_response_format(request.response_format))
-    return config
-
-
-def _response_format(response_format: Mapping[str, Any] | None) -> dict[str, Any]:
-    kind = (response_format or {}).get("type")
-    if kind in (None, "text"):
-        return {}
-    if kind == "json_object":
-        return {"responseMimeType": "application/json"}
-    if kind == "json_schema":
-        spec = (response_format or {}).get("json_schema") or {}
-        schema = spec.get("schema") if isinstance(spec, dict) else None
-        out: dict[str, Any] = {"responseMimeType": "application/json"}
-        if schema:
-            out["responseSchema"] = gemini_schema(schema, "response_format.json_schema.schema")
-        return out
-    raise unsupported("response_format", f"response_format type {kind!r} is not supported")
-
-
-def _declaration(tool: Any, index: int) -> dict[str, Any]:
-    declaration: dict[str, Any] = {"name": tool.name}
-    if tool.description:
-        declaration["description"] = tool.description
-    params = tool.parameters or {}
-    if params.get("properties"):  # Gemini refuses an OBJECT schema without properties
-        declaration["parameters"] = gemini_schema(params, f"tools[{index}].function.parameters")
-    return declaration
-
-
-def _tool_config(choice: str | None) -> dict[str, Any] | None:
-    if choice is None:
-        return None
-    if choice in ("auto", "none", "required"):
-        mode = {"auto": "AUTO", "none": "NONE", "required": "ANY"}[choice]
-        return {"functionCallingConfig": {"mode": mode}}
-    return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [choice]}}
 
 
 # ------------------------------------------------------------------ response mapping
