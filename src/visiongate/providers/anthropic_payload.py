@@ -23,6 +23,7 @@ import orjson
 
 from visiongate.core.messages import ImagePart, Message, TextPart, ToolCall
 from visiongate.errors import GatewayError, InvalidRequest
+from visiongate.providers.conversation import check_turns
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry
@@ -38,35 +39,10 @@ def check_conversation(request: ChatRequest) -> None:
 
     Raises InvalidRequest naming the message: images outside user and tool messages, a
     tool message without ``tool_call_id``, or a conversation whose first non-system turn
-    is not from the user (the API requires the user to speak first).
+    is not from the user (the API requires the user to speak first). A last assistant
+    turn is allowed: Anthropic continues it as a prefill.
     """
-    first_turn: tuple[int, Message] | None = None
-    for i, message in enumerate(request.messages):
-        if message.role in ("system", "developer", "assistant") and message.images:
-            raise InvalidRequest(
-                f"Anthropic accepts images only in user and tool messages, not in a "
-                f"{message.role} message",
-                code="unsupported_content",
-                param=message.images[0].param,
-            )
-        if message.role == "tool" and not message.tool_call_id:
-            raise InvalidRequest(
-                "a tool message needs the tool_call_id of the call it answers",
-                param=f"messages[{i}].tool_call_id",
-            )
-        if first_turn is None and message.role not in ("system", "developer"):
-            first_turn = (i, message)
-    if first_turn is None:
-        raise InvalidRequest(
-            "Anthropic needs at least one user message besides system messages",
-            param="messages",
-        )
-    index, message = first_turn
-    if message.role == "assistant":
-        raise InvalidRequest(
-            "Anthropic conversations must start with a user message after the system messages",
-            param=f"messages[{index}].role",
-        )
+    check_turns(request, "Anthropic")
 
 
 def to_anthropic_payload(

@@ -27,6 +27,7 @@ import orjson
 from visiongate.core.messages import ImagePart, Message, TextPart, ToolCall
 from visiongate.errors import GatewayError, InvalidRequest
 from visiongate.providers.base import unsupported
+from visiongate.providers.conversation import check_turns
 from visiongate.providers.gemini_schema import gemini_schema
 
 if TYPE_CHECKING:
@@ -48,36 +49,7 @@ def check_conversation(request: ChatRequest) -> None:
     """
     if request.stop and len(request.stop) > MAX_STOP_SEQUENCES:
         raise unsupported("stop", f"Gemini takes at most {MAX_STOP_SEQUENCES} stop sequences")
-    turns: list[int] = []
-    for i, message in enumerate(request.messages):
-        if message.role in ("system", "developer", "assistant") and message.images:
-            raise InvalidRequest(
-                f"Gemini accepts images only in user and tool messages, not in a "
-                f"{message.role} message",
-                code="unsupported_content",
-                param=message.images[0].param,
-            )
-        if message.role == "tool" and not message.tool_call_id:
-            raise InvalidRequest(
-                "a tool message needs the tool_call_id of the call it answers",
-                param=f"messages[{i}].tool_call_id",
-            )
-        if message.role not in ("system", "developer"):
-            turns.append(i)
-    if not turns:
-        raise InvalidRequest(
-            "Gemini needs at least one user message besides system messages", param="messages"
-        )
-    if request.messages[turns[0]].role == "assistant":
-        raise InvalidRequest(
-            "Gemini conversations must start with a user message after the system messages",
-            param=f"messages[{turns[0]}].role",
-        )
-    if request.messages[turns[-1]].role == "assistant":
-        raise InvalidRequest(
-            "Gemini conversations must end with a user or tool message",
-            param=f"messages[{turns[-1]}].role",
-        )
+    check_turns(request, "Gemini", end_with_user=True)
 
 
 def to_gemini_payload(request: ChatRequest, model: ModelEntry) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""Conversation rules shared by APIs that take strict user/model turns (Anthropic, Gemini).
+
+Both refuse images outside user and tool turns, need the call id on a tool result, and
+need the first real turn to be the user's; Gemini also needs the last one to be. Checked
+before any image work, so a request that cannot be expressed fails fast and names the
+message.
+"""
+
+from __future__ import annotations
+
+from visiongate.core.messages import ChatRequest
+from visiongate.errors import InvalidRequest
+
+__all__ = ["check_turns"]
+
+
+def check_turns(request: ChatRequest, api: str, *, end_with_user: bool = False) -> None:
+    """Raise InvalidRequest naming the message the ``api`` cannot take."""
+    turns: list[int] = []
+    for i, message in enumerate(request.messages):
+        if message.role in ("system", "developer", "assistant") and message.images:
+            raise InvalidRequest(
+                f"{api} accepts images only in user and tool messages, not in a "
+                f"{message.role} message",
+                code="unsupported_content",
+                param=message.images[0].param,
+            )
+        if message.role == "tool" and not message.tool_call_id:
+            raise InvalidRequest(
+                "a tool message needs the tool_call_id of the call it answers",
+                param=f"messages[{i}].tool_call_id",
+            )
+        if message.role not in ("system", "developer"):
+            turns.append(i)
+    if not turns:
+        raise InvalidRequest(
+            f"{api} needs at least one user message besides system messages", param="messages"
+        )
+    if request.messages[turns[0]].role == "assistant":
+        raise InvalidRequest(
+            f"{api} conversations must start with a user message after the system messages",
+            param=f"messages[{turns[0]}].role",
+        )
+    if end_with_user and request.messages[turns[-1]].role == "assistant":
+        raise InvalidRequest(
+            f"{api} conversations must end with a user or tool message",
+            param=f"messages[{turns[-1]}].role",
+        )
