@@ -76,8 +76,9 @@ def main() -> None:
     plan = plan_fit(info, len(photo), limits)
     if plan is None:
         sys.exit(f"{args.model} takes a 4032x3024 JPEG as it is: nothing to fit")
+    width, height = plan.size
     print(
-        f"photo: 4032x3024 JPEG, {len(photo) / 1e6:.2f} MB -> {args.model}: {plan.size[0]}x{plan.size[1]}"
+        f"photo: 4032x3024 JPEG, {len(photo) / 1e6:.2f} MB -> {args.model}: {width}x{height}"
         f" ({', '.join(plan.reasons)})"
     )
     times = []
