@@ -16,7 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-__all__ = ["Gateway", "litellm", "visiongate"]
+__all__ = ["Gateway", "floor", "litellm", "visiongate"]
 
 LITELLM_VERSION = "1.106.2"
 _CLI = (sys.executable, "-m", "visiongate")
@@ -41,9 +41,17 @@ class Gateway:
 
 
 def visiongate(
-    run_dir: str, port: int, upstream: str, workers: int = 1, db_key: bool = True
+    run_dir: str,
+    port: int,
+    upstream: str,
+    workers: int = 1,
+    db_key: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> Gateway:
-    """visiongate from this checkout's interpreter, with a fresh data directory."""
+    """visiongate from this checkout's interpreter, with a fresh data directory.
+
+    ``extra_env`` (``VISIONGATE_*`` settings, ``VISIONGATE_CONFIG``) wins over the rest.
+    """
     env = dict(os.environ)
     env.update(
         VISIONGATE_DATA_DIR=os.path.join(run_dir, "visiongate-data"),
@@ -57,6 +65,7 @@ def visiongate(
     )
     for name in ("VISIONGATE_CONFIG", "VISIONGATE_DATABASE_URL", "VISIONGATE_REDIS_URL"):
         env.pop(name, None)
+    env.update(extra_env or {})
     key = "sk-bench-static"
     if db_key:  # limits apply to database keys only
         made = subprocess.run(
@@ -133,4 +142,20 @@ def litellm(run_dir: str, port: int, upstream: str) -> Gateway:
         port=port,
         auth={"Authorization": "Bearer sk-bench-master"},
         version=f"litellm[proxy] {LITELLM_VERSION}, 1 worker",
+    )
+
+
+def floor(port: int, upstream: str) -> Gateway:
+    """``floor.py``: a thin OpenAI pass-through (OpenAI route only), the machine's floor."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    argv = [sys.executable, os.path.join(here, "floor.py"), "--port", str(port)]
+    argv += ["--upstream", f"{upstream}/v1", "--key", "sk-floor"]
+    return Gateway(
+        name="floor",
+        argv=argv,
+        env=dict(os.environ),
+        port=port,
+        auth={"Authorization": "Bearer sk-floor"},
+        version="thin pass-through: uvicorn + raw ASGI + aiohttp + orjson",
+        models={"openai": MODELS["openai"]},
     )

@@ -205,33 +205,30 @@ def _direct(result: dict[str, Any]) -> list[str]:
 
 def _versus(result: dict[str, Any]) -> list[str]:
     gws = result["gateways"]
-    if "visiongate" not in gws or "litellm" not in gws:
+    others = [name for name in gws if name != "visiongate" and gws[name].get("cases")]
+    if "visiongate" not in gws or not others:
         return []
-    vg, ll = gws["visiongate"].get("cases", {}), gws["litellm"].get("cases", {})
-    lines = ["## visiongate vs LiteLLM (same run, same machine)", ""]
-    lines += _head(
-        "scenario",
-        "route",
-        "visiongate RPS",
-        "LiteLLM RPS",
-        "ratio",
-        "visiongate CPU ms/req",
-        "LiteLLM CPU ms/req",
-    )
+    vg = gws["visiongate"].get("cases", {})
+    lines = ["## visiongate next to the others (same run, same machine)", ""]
+    columns = ["scenario", "route", "visiongate RPS", "CPU ms/req"]
+    for name in others:
+        columns += [f"{name} RPS", "CPU ms/req", f"visiongate / {name}"]
+    lines += _head(*columns)
     for key in vg:
-        a, b = _best(vg[key]["runs"]), _best(ll.get(key, {}).get("runs", []))
-        ratio = round(a["rps"] / b["rps"], 1) if a.get("rps") and b.get("rps") else None
-        lines.append(
-            _row(
-                *key.split("/"),
-                _f(a.get("rps"), 0),
-                _f(b.get("rps"), 0),
-                f"{_f(ratio)}x",
-                _f(a.get("cpu_ms_per_req"), 3),
-                _f(b.get("cpu_ms_per_req"), 3),
-            )
-        )
+        a = _best(vg[key]["runs"])
+        cells = [*key.split("/"), _f(a.get("rps"), 0), _f(a.get("cpu_ms_per_req"), 3)]
+        for name in others:
+            b = _best(gws[name]["cases"].get(key, {}).get("runs", []))
+            ratio = a["rps"] / b["rps"] if a.get("rps") and b.get("rps") else None
+            cells += [_f(b.get("rps"), 0), _f(b.get("cpu_ms_per_req"), 3), _ratio(ratio)]
+        lines.append(_row(*cells))
     return [*lines, ""]
+
+
+def _ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return "-"
+    return f"{ratio:.1f}x" if ratio >= 2 else f"{ratio * 100:.0f}%"
 
 
 def _target_rows(result: dict[str, Any], g: dict[str, Any]) -> list[tuple[str, Any, Any, bool]]:
@@ -249,6 +246,14 @@ def _target_rows(result: dict[str, Any], g: dict[str, Any]) -> list[tuple[str, A
         spread = _spread(_by_conc(case["runs"]).get(64))
         if spread is not None:
             rows.append((f"{key}: p99/p50 at c=64", "<= 3", spread, spread <= 3))
+    for other, wanted in (("floor", 0.75), ("litellm", 30.0)):
+        cases = result["gateways"].get(other, {}).get("cases", {})
+        for key, case in cases.items():
+            mine, theirs = _best(g["cases"].get(key, {}).get("runs", [])), _best(case["runs"])
+            if mine.get("rps") and theirs.get("rps"):
+                ratio = mine["rps"] / theirs["rps"]
+                name = f"{key}: RPS / {other}'s"
+                rows.append((name, f">= {_ratio(wanted)}", _ratio(ratio), ratio >= wanted))
     rss, start = g.get("rss_idle_mb"), g.get("start_first_answer_s")
     if rss is not None:
         rows.append(("idle RSS MB", f"< {TARGET_IDLE_RSS_MB}", rss, rss < TARGET_IDLE_RSS_MB))

@@ -255,6 +255,10 @@ class Bench:
         self.procs.append(proc)
         listen = _wait_port(spec.port, proc, a.ready_timeout)
         first_ok = None
+        cases = [c for c in cases if c.route in spec.models]
+        if not cases:
+            out["failed"] = "no case for this gateway's routes"
+            return out
         text = next((c for c in cases if c.scenario == "text"), cases[0])
         body = text.body.replace(text.model.encode(), spec.models[text.route].encode())
         while (
@@ -383,11 +387,16 @@ class Bench:
             self.direct(cases)
         targets = []
         if not a.only_litellm:
+            extra = dict(item.split("=", 1) for item in a.env)
+            if a.config:
+                extra["VISIONGATE_CONFIG"] = os.path.abspath(a.config)
             targets.append(
                 gateways.visiongate(
-                    self.run_dir, a.port, self.upstream_url, a.workers, not a.static_key
+                    self.run_dir, a.port, self.upstream_url, a.workers, not a.static_key, extra
                 )
             )
+        if a.with_floor:
+            targets.append(gateways.floor(a.floor_port, self.upstream_url))
         if a.with_litellm or a.only_litellm:
             targets.append(gateways.litellm(self.run_dir, a.litellm_port, self.upstream_url))
         for spec in targets:
@@ -435,10 +444,19 @@ def main() -> int:
     ap.add_argument("--load-cores", help="taskset list for everything else (default 1)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     ap.add_argument("--static-key", action="store_true", help="a static key: no limits on the path")
+    ap.add_argument("--config", help="a visiongate config file (TOML) for the gateway")
+    ap.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="gateway env setting"
+    )
     ap.add_argument(
         "--with-litellm", action="store_true", help=f"also LiteLLM {gateways.LITELLM_VERSION}"
     )
     ap.add_argument("--only-litellm", action="store_true", help="LiteLLM alone")
+    ap.add_argument(
+        "--with-floor",
+        action="store_true",
+        help="also floor.py, a thin pass-through (OpenAI route)",
+    )
     ap.add_argument("--skip-direct", action="store_true")
     ap.add_argument(
         "--soak", type=int, default=0, help="then N more requests, RSS after each slice"
@@ -453,6 +471,7 @@ def main() -> int:
     ap.add_argument("--ready-timeout", type=float, default=120)
     ap.add_argument("--port", type=int, default=18100)
     ap.add_argument("--litellm-port", type=int, default=18104)
+    ap.add_argument("--floor-port", type=int, default=18102)
     ap.add_argument("--upstream-port", type=int, default=18180)
     ap.add_argument("--image-port", type=int, default=18181)
     ap.add_argument("--results-dir", default=os.path.join(_HERE, "results"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -20,6 +19,7 @@ import orjson
 
 from visiongate.accounting import Accounts, UsageRecord
 from visiongate.api.eager import Suspended, run_eagerly
+from visiongate.api.heap import LARGE_BODY, heap_trimmer
 from visiongate.api.parse import parse_body, parse_chat_request
 from visiongate.api.render import ChunkRenderer, render_completion
 from visiongate.api.sse import DONE, error_frame
@@ -27,6 +27,7 @@ from visiongate.core.messages import StreamDelta
 from visiongate.core.outcome import Outcome
 from visiongate.core.service import ChatService, Prepared
 from visiongate.errors import GatewayError, RequestTooLarge, UpstreamError
+from visiongate.observability.logging import EventLog
 from visiongate.observability.metrics import Metrics
 
 __all__ = ["CHAT_PATHS", "ChatEndpoint"]
@@ -42,7 +43,6 @@ _SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-log = logging.getLogger("visiongate.request")
 
 
 def _body(frames: list[bytes], more: bool = True) -> dict[str, Any]:
@@ -85,6 +85,8 @@ class ChatEndpoint:
         self._ids = itertools.count(1)
         self._in_flight = 0
         metrics.count_in_flight(lambda: self._in_flight)
+        self._trim_heap = heap_trimmer()
+        self._request_log = EventLog("visiongate.request", "request")
 
     def _request_id(self, given: str | None) -> str:
         if given and len(given) <= 128 and given.isascii() and given.isprintable():
@@ -100,6 +102,9 @@ class ChatEndpoint:
         finally:
             self._in_flight -= 1
             self._observe(outcome)
+            size = headers.content_length
+            if size and len(size) > 6 and size.isdigit() and int(size) >= LARGE_BODY:
+                self._trim_heap()  # the request's buffers are free by now (heap.py)
 
     async def _handle(
         self, headers: _Headers, receive: Receive, send: Send, outcome: Outcome
@@ -108,8 +113,11 @@ class ChatEndpoint:
         try:
             principal = await self.accounts.authenticate(headers.authorization)
             outcome.key_id = principal.key_id
-            body = await self._read_body(headers.content_length, receive)
-            request = parse_chat_request(parse_body(body))
+            # No name holds the body: it is freed once parsed (an image-heavy body can be
+            # hundreds of MB, and the request goes on for as long as the provider takes).
+            request = parse_chat_request(
+                parse_body(await self._read_body(headers.content_length, receive))
+            )
             outcome.model = request.model
             outcome.stream = request.stream
             prepared = await self.service.prepare(request, principal, outcome)
@@ -121,30 +129,55 @@ class ChatEndpoint:
         else:
             await self._complete(send, prepared, outcome)
 
-    async def _read_body(self, declared: str | None, receive: Receive) -> bytes:
-        if declared and declared.isdigit() and int(declared) > self.max_body:
+    async def _read_body(self, declared: str | None, receive: Receive) -> bytes | bytearray:
+        """The request body, copied once at most.
+
+        A body that arrives in one message is returned as it is. A larger one (the server
+        hands it over in pieces of about 64 KB) is written into one buffer sized from
+        ``Content-Length``: at the peak that costs the body once, where collecting the
+        pieces and joining them costs it twice.
+        """
+        expected = int(declared) if declared and declared.isdigit() else None
+        if expected is not None and expected > self.max_body:
             raise RequestTooLarge(
-                f"The request body is {int(declared)} bytes; the limit is {self.max_body}. "
+                f"The request body is {expected} bytes; the limit is {self.max_body}. "
                 "Send fewer or smaller images, or image URLs instead of base64.",
             )
-        chunks: list[bytes] = []
+        chunk, more = await self._piece(receive)
+        if not more:
+            self._check_size(len(chunk))
+            return chunk
+        buffer = bytearray(expected or 0)
         size = 0
         while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise GatewayError("client disconnected", code="client_closed", status=499)
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > self.max_body:
-                    raise RequestTooLarge(
-                        f"The request body is over the limit of {self.max_body} bytes. Send "
-                        "fewer or smaller images, or image URLs instead of base64."
-                    )
-                chunks.append(chunk)
-            if not message.get("more_body"):
+            end = size + len(chunk)
+            self._check_size(end)
+            if end <= len(buffer):
+                buffer[size:end] = chunk
+            else:  # no (or a wrong) Content-Length: grow as it comes
+                del buffer[size:]
+                buffer += chunk
+            size = end
+            if not more:
                 break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunk, more = await self._piece(receive)
+        if size < len(buffer):
+            del buffer[size:]
+        return buffer
+
+    @staticmethod
+    async def _piece(receive: Receive) -> tuple[bytes, bool]:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise GatewayError("client disconnected", code="client_closed", status=499)
+        return message.get("body", b""), bool(message.get("more_body"))
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_body:
+            raise RequestTooLarge(
+                f"The request body is over the limit of {self.max_body} bytes. Send "
+                "fewer or smaller images, or image URLs instead of base64."
+            )
 
     def _headers(
         self, rid: bytes, prepared: Prepared | None, extra: dict[str, str] | None = None
@@ -301,17 +334,15 @@ class ChatEndpoint:
                 created_at=outcome.created,
             )
         )
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "request",
-                extra={
-                    "request_id": outcome.request_id,
-                    "model": outcome.model,
-                    "provider": outcome.provider,
-                    "status": outcome.status,
-                    "error_code": outcome.error_code,
-                    "latency_ms": round(latency * 1000.0, 2),
-                    "images": outcome.images,
-                    "stream": outcome.stream,
-                },
-            )
+        self._request_log.write(
+            {
+                "request_id": outcome.request_id,
+                "model": outcome.model,
+                "provider": outcome.provider,
+                "status": outcome.status,
+                "error_code": outcome.error_code,
+                "latency_ms": round(latency * 1000.0, 2),
+                "images": outcome.images,
+                "stream": outcome.stream,
+            }
+        )

@@ -59,7 +59,7 @@ def _bad(message: str, param: str | None, code: str = "invalid_request_error") -
     return InvalidRequest(message, code=code, param=param)
 
 
-def parse_body(body: bytes) -> dict[str, Any]:
+def parse_body(body: bytes | bytearray) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 saying what is wrong with it."""
     if not body:
         raise _bad("The request body is empty; send a JSON object.", None)

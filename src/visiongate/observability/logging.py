@@ -18,7 +18,7 @@ from typing import TextIO
 
 import orjson
 
-__all__ = ["JsonFormatter", "JsonLineHandler", "configure_logging"]
+__all__ = ["EventLog", "JsonFormatter", "JsonLineHandler", "configure_logging"]
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -62,17 +62,28 @@ class JsonLineHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._pending.append(self.format(record))
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self._write()
-                return
-            if self._scheduled is not loop:  # also when a loop closed before its flush ran
-                self._scheduled = loop
-                loop.call_soon(self.flush)
+            self._queue(self.format(record))
         except Exception:
             self.handleError(record)
+
+    def write_line(self, line: str) -> None:
+        """Queue an already formatted line (:class:`EventLog`'s short cut)."""
+        self.acquire()
+        try:
+            self._queue(line)
+        finally:
+            self.release()
+
+    def _queue(self, line: str) -> None:
+        self._pending.append(line)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write()
+            return
+        if self._scheduled is not loop:  # also when a loop closed before its flush ran
+            self._scheduled = loop
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self.acquire()
@@ -91,6 +102,58 @@ class JsonLineHandler(logging.Handler):
             self.stream.flush()
         except (OSError, ValueError):  # a closed stderr must not break a request
             pass
+
+
+class EventLog:
+    """One INFO line per event (a chat request) on a named logger, built cheaply.
+
+    When the line could only end up in a :class:`JsonLineHandler` on the root logger (what
+    :func:`configure_logging` sets up: no handlers, filters or levels in between), the
+    JSON line is built straight from the fields, with the keys :class:`JsonFormatter`
+    writes, and queued on that handler: ~3 µs instead of ~12 µs for a ``LogRecord`` and
+    the handler chain. Any other logging set-up gets an ordinary ``logger.info``.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        self._logger = logging.getLogger(name)
+        self._name = name
+        self._message = message
+
+    def write(self, fields: dict[str, object]) -> None:
+        logger = self._logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        handler = self._direct_handler()
+        if handler is None:
+            logger.info(self._message, extra=fields)
+            return
+        line = {
+            "ts": round(time.time(), 3),
+            "level": "info",
+            "logger": self._name,
+            "msg": self._message,
+            **fields,
+        }
+        handler.write_line(orjson.dumps(line, default=str).decode())
+
+    def _direct_handler(self) -> JsonLineHandler | None:
+        logger: logging.Logger | None = self._logger
+        while logger is not None and logger.parent is not None:  # up to the root
+            if logger.handlers or logger.filters or not logger.propagate:
+                return None
+            logger = logger.parent
+        root = logging.getLogger()
+        if root.filters or len(root.handlers) != 1:
+            return None
+        handler = root.handlers[0]
+        if (
+            type(handler) is not JsonLineHandler
+            or type(handler.formatter) is not JsonFormatter
+            or handler.filters
+            or handler.level > logging.INFO
+        ):
+            return None
+        return handler
 
 
 def configure_logging(level: str = "info") -> None:
