@@ -74,11 +74,13 @@ class Settings(BaseSettings):
     local_dtype: str = "auto"
     local_concurrency: int = 1
     local_queue_size: int = 8
+    # local models to load at start-up (otherwise on first use; each costs memory at idle)
+    local_preload: CommaList = Field(default_factory=list)
 
     # catalog overrides from the config file ([providers.*], [image_profiles.*], [models.*])
     catalog_overrides: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("api_keys", "image_host_allowlist", mode="before")
+    @field_validator("api_keys", "image_host_allowlist", "local_preload", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

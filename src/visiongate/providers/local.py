@@ -57,14 +57,17 @@ class LocalProvider(Provider):
         self._ocr_models = [m for m in models if engine_name(m) == "ocr"]
 
     async def start(self) -> None:
-        """Load the OCR engine in the background so the first request does not wait for it."""
+        """Load the OCR engines named in ``local_preload`` in the background, so their first
+        request does not wait; others load on first use (an idle gateway stays small)."""
         import asyncio
 
         from visiongate.local.ocr import OcrEngine
 
         self._warmups = [
             asyncio.create_task(engine.warm())
-            for engine in (self.engine(m) for m in self._ocr_models)
+            for engine in (
+                self.engine(m) for m in self._ocr_models if m.id in self.settings.local_preload
+            )
             if isinstance(engine, OcrEngine)
         ]
 
