@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     max_image_redirects: int = 3
     image_cache_bytes: int = 128 * 1024 * 1024
     image_cache_ttl: float = 600.0
+    fit_cache_bytes: int = 64 * 1024 * 1024
     fetch_passthrough_urls: bool = False
 
     # upstreams

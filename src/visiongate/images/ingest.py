@@ -21,6 +21,8 @@ from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
+
 from visiongate.core.catalog import ImageLimits, ModelEntry
 from visiongate.core.messages import ChatRequest, ImagePart
 from visiongate.errors import ImageError
@@ -28,6 +30,7 @@ from visiongate.images.cache import ImageCache
 from visiongate.images.data_url import parse_data_url
 from visiongate.images.fetch import ImageFetcher, parse_http_url
 from visiongate.images.fit import FitPlan, Fitted, apply_fit, make_plan, plan_fit
+from visiongate.images.fit_cache import FitCache
 from visiongate.images.sniff import (
     MEDIA_TYPES,
     ImageInfo,
@@ -68,6 +71,7 @@ class ImagePipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = ImageCache(settings.image_cache_bytes, settings.image_cache_ttl)
+        self.fitted = FitCache(settings.fit_cache_bytes)
         self.fetcher = ImageFetcher(settings)
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
         register_plugins()
@@ -81,6 +85,7 @@ class ImagePipeline:
             task.cancel()
         await self.fetcher.close()
         self.cache.clear()
+        self.fitted.clear()
 
     async def prepare(self, request: ChatRequest, model: ModelEntry) -> ImageStats:
         """Validate, fetch, inspect and fit every ImagePart of the request for this model,
@@ -235,9 +240,13 @@ class ImagePipeline:
 
     async def _run_fits(self, jobs: Sequence[tuple[ImagePart, FitPlan]]) -> None:
         async def fit_one(part: ImagePart, plan: FitPlan) -> None:
-            assert part.data is not None
-            fitted = await asyncio.to_thread(apply_fit, part.data, plan, part.param)
-            _store(part, fitted)
+            source = part.data
+            assert source is not None
+            hit = self.fitted.get(source, plan)
+            if hit is None:
+                hit = await asyncio.to_thread(_fit_and_encode, source, plan, part.param)
+                self.fitted.put(source, plan, *hit)
+            _store(part, *hit)
 
         await _first_error(fit_one(part, plan) for part, plan in jobs)
 
@@ -249,9 +258,15 @@ def _describe(part: ImagePart, info: ImageInfo) -> None:
     part.frames = info.frames
 
 
-def _store(part: ImagePart, fitted: Fitted) -> None:
+def _fit_and_encode(data: bytes, plan: FitPlan, param: str) -> tuple[Fitted, str]:
+    """Convert, and base64 the result while still off the event loop."""
+    fitted = apply_fit(data, plan, param)
+    return fitted, pybase64.b64encode(fitted.data).decode("ascii")
+
+
+def _store(part: ImagePart, fitted: Fitted, b64: str | None = None) -> None:
     part.data = fitted.data
-    part.b64 = None
+    part.b64 = b64
     part.media_type = MEDIA_TYPES[fitted.format]
     part.width = fitted.width
     part.height = fitted.height
