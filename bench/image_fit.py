@@ -6,8 +6,9 @@ A 4032x3024 JPEG is over Anthropic's preferred size (1568 px long edge, ~1.15 MP
 gateway decodes it, downscales and re-encodes it. This times that work three ways, pinned
 to one core: ``apply_fit`` alone (decode at a reduced DCT scale, resize, encode), the whole
 ``ImagePipeline.prepare`` for a request holding the photo as a data URL (base64 decode,
-header inspection, the fit in a worker thread, token estimate), and, for contrast,
-``prepare`` for a 1024x768 JPEG that needs no change (it must not be decoded at all).
+header inspection, the fit in a worker thread, token estimate; a new pipeline each time, so
+its cache of recent conversions does not answer), and, for contrast, ``prepare`` for a
+1024x768 JPEG that needs no change (its pixels must not be decoded at all).
 Prints milliseconds (best and median) and writes nothing.
 """
 
@@ -32,9 +33,8 @@ from visiongate.settings import Settings
 
 
 def _ms(samples: list[float]) -> str:
-    return (
-        f"best {min(samples) * 1000:7.1f} ms   median {statistics.median(samples) * 1000:7.1f} ms"
-    )
+    best, median = min(samples) * 1000, statistics.median(samples) * 1000
+    return f"best {best:8.2f} ms   median {median:8.2f} ms"
 
 
 def _request(data: bytes, model: str) -> ChatRequest:
@@ -46,16 +46,16 @@ def _request(data: bytes, model: str) -> ChatRequest:
 async def _pipeline(data: bytes, model_id: str, rounds: int) -> tuple[list[float], ImagePart]:
     settings = Settings(data_dir="/tmp/vg-image-fit")
     model = load_catalog({}, {}).models[model_id]
-    pipeline = ImagePipeline(settings)
     times = []
     part = ImagePart(param="-")
     for _ in range(rounds):
+        pipeline = ImagePipeline(settings)  # a fresh one: its conversion cache starts empty
         request = _request(data, model_id)
         started = time.perf_counter()
         await pipeline.prepare(request, model)
         times.append(time.perf_counter() - started)
         part = request.images[0]
-    await pipeline.close()
+        await pipeline.close()
     return times, part
 
 

@@ -19,7 +19,7 @@ import orjson
 
 from visiongate.accounting import Accounts, UsageRecord
 from visiongate.api.eager import Suspended, run_eagerly
-from visiongate.api.heap import LARGE_BODY, heap_trimmer
+from visiongate.api.heap import HeapTrimmer
 from visiongate.api.parse import parse_body, parse_chat_request
 from visiongate.api.render import ChunkRenderer, render_completion
 from visiongate.api.sse import DONE, error_frame
@@ -43,6 +43,11 @@ _SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+
+
+def _length(body: bytes) -> tuple[bytes, bytes]:
+    """A whole answer says its length (no chunked framing for the client to undo)."""
+    return (b"content-length", b"%d" % len(body))
 
 
 def _body(frames: list[bytes], more: bool = True) -> dict[str, Any]:
@@ -85,7 +90,7 @@ class ChatEndpoint:
         self._ids = itertools.count(1)
         self._in_flight = 0
         metrics.count_in_flight(lambda: self._in_flight)
-        self._trim_heap = heap_trimmer()
+        self._heap = HeapTrimmer()
         self._request_log = EventLog("visiongate.request", "request")
 
     def _request_id(self, given: str | None) -> str:
@@ -103,8 +108,9 @@ class ChatEndpoint:
             self._in_flight -= 1
             self._observe(outcome)
             size = headers.content_length
-            if size and len(size) > 6 and size.isdigit() and int(size) >= LARGE_BODY:
-                self._trim_heap()  # the request's buffers are free by now (heap.py)
+            if size and len(size) > 5 and size.isdigit():  # 100 KB or more
+                # The request's buffers are free by now (heap.py).
+                self._heap.after_request(int(size), idle=self._in_flight == 0)
 
     async def _handle(
         self, headers: _Headers, receive: Receive, send: Send, outcome: Outcome
@@ -199,7 +205,7 @@ class ChatEndpoint:
         outcome.status = exc.status
         outcome.error_code = exc.code
         body = orjson.dumps(exc.to_dict())
-        headers = [_JSON, *self._headers(rid, None, exc.headers)]
+        headers = [_JSON, _length(body), *self._headers(rid, None, exc.headers)]
         with contextlib.suppress(OSError):
             await send({"type": "http.response.start", "status": exc.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -214,9 +220,10 @@ class ChatEndpoint:
         payload = render_completion(
             response, f"chatcmpl-{outcome.request_id}", prepared.request.model, int(outcome.created)
         )
-        headers = [_JSON, *self._headers(rid, prepared)]
+        body = orjson.dumps(payload)
+        headers = [_JSON, _length(body), *self._headers(rid, prepared)]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": orjson.dumps(payload)})
+        await send({"type": "http.response.body", "body": body})
 
     async def _stream(
         self, receive: Receive, send: Send, prepared: Prepared, outcome: Outcome

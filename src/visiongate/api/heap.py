@@ -1,12 +1,13 @@
-"""Give the memory of a large request back to the system once it is done.
+"""Give the memory of large requests back to the system once they are done.
 
-glibc keeps freed heap memory for reuse, and after one request with big images (hundreds
-of MB of body, strings and decoded pixels) the process would stay that large. Forcing big
-blocks into their own mappings (``M_MMAP_THRESHOLD``) returns them, but on this machine
-kind every fresh page then costs a fault, which made parsing a 2 MB body 4x slower
-(docs/performance.md). So allocation stays as it is and ``malloc_trim`` runs after a
-request whose body was large: after 20 images of 5 MB the RSS went back to its level
-before the request, and ordinary requests pay nothing.
+glibc keeps freed heap memory for reuse, so after a burst of image requests (bodies,
+their strings, decoded pixels in the fitting threads) the process would stay as large as
+at the burst's peak. Forcing big blocks into their own mappings (``M_MMAP_THRESHOLD``)
+returns them, but on this machine kind every fresh page then costs a fault, which made
+parsing a 2 MB body 4x slower (docs/performance.md). So allocation stays as it is and
+``malloc_trim`` runs after a request with a large body, and when the server falls idle
+after many body bytes: after 20 images of 5 MB the RSS went back near its level before,
+and a steady stream of ordinary requests pays nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +16,33 @@ import ctypes
 import sys
 from collections.abc import Callable
 
-__all__ = ["LARGE_BODY", "heap_trimmer"]
+__all__ = ["HeapTrimmer"]
 
-LARGE_BODY = 8 * 1024 * 1024  # bytes of request body after which the heap is trimmed
+LARGE_BODY = 8 * 1024 * 1024  # a body this large is trimmed after at once
+IDLE_AFTER = 32 * 1024 * 1024  # body bytes since the last trim that make going idle trim
 
 
-def heap_trimmer() -> Callable[[], None]:
-    """A function that returns free heap memory to the system (glibc), or does nothing."""
+class HeapTrimmer:
+    """Decides after each request whether to trim, and trims (glibc only)."""
+
+    __slots__ = ("_since", "_trim")
+
+    def __init__(self, trim: Callable[[], None] | None = None) -> None:
+        self._trim = trim if trim is not None else _libc_trim()
+        self._since = 0
+
+    def after_request(self, body_bytes: int, idle: bool) -> bool:
+        """Called when a request ends; ``idle``: no other request is being served.
+        Returns whether it trimmed."""
+        self._since += body_bytes
+        if body_bytes < LARGE_BODY and not (idle and self._since >= IDLE_AFTER):
+            return False
+        self._since = 0
+        self._trim()
+        return True
+
+
+def _libc_trim() -> Callable[[], None]:
     if not sys.platform.startswith("linux"):
         return _nothing
     try:
