@@ -21,7 +21,6 @@ from visiongate.accounting.keys import Principal, hash_key, parse_bearer
 from visiongate.accounting.keystore import KeyStore
 from visiongate.accounting.limits import Decision, Limiter, MemoryLimiter, Ticket
 from visiongate.accounting.migrations import upgrade
-from visiongate.accounting.redis_limits import RedisLimiter
 from visiongate.accounting.usage import UsageRecord, UsageWriter
 from visiongate.core.catalog import ModelEntry
 from visiongate.errors import AuthenticationError, ModelNotAllowed, PermissionDenied, RateLimited
@@ -84,6 +83,9 @@ class Accounts:
         self._keys = KeyStore(engine)
         self._auth.set_lookup(self._keys.find_by_hash)
         if self._settings.redis_url:
+            # Imported here: the redis client costs memory and start-up time when unused.
+            from visiongate.accounting.redis_limits import RedisLimiter
+
             limiter = RedisLimiter.from_url(self._settings.redis_url, self._settings.redis_prefix)
             await limiter.ping()
             self._limiter = limiter

@@ -36,7 +36,6 @@ from visiongate.images.sniff import (
     ImageInfo,
     check_complete,
     inspect_image,
-    register_plugins,
 )
 from visiongate.images.tokens import estimate_image_tokens
 from visiongate.settings import Settings
@@ -74,7 +73,6 @@ class ImagePipeline:
         self.fitted = FitCache(settings.fit_cache_bytes)
         self.fetcher = ImageFetcher(settings)
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
-        register_plugins()
 
     async def start(self) -> None:
         """Open the fetching session (optional: the first fetch opens it too)."""
