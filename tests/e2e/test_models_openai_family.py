@@ -370,3 +370,15 @@ def test_client_going_away_mid_stream_stops_the_upstream(family: Family) -> None
     while fake.disconnects == before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert fake.disconnects == before + 1
+
+
+def test_cost_header_uses_the_catalog_prices(family: Family) -> None:
+    raw = family.gateway.client().chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": f"Hi {marker()}"}]
+    )
+    completion = raw.parse()
+    assert completion.usage is not None
+    entry = CATALOG.models["gpt-4o-mini"]
+    expected = entry.cost_usd(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+    assert float(raw.headers["x-visiongate-cost-usd"]) == pytest.approx(expected, abs=1e-8)
+    assert expected > 0

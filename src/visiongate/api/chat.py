@@ -222,6 +222,8 @@ class ChatEndpoint:
         )
         body = orjson.dumps(payload)
         headers = [_JSON, _length(body), *self._headers(rid, prepared)]
+        # What this answer cost at the catalog's prices (a stream's cost is in its usage record).
+        headers.append((b"x-visiongate-cost-usd", b"%.8f" % outcome.cost_usd))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
