@@ -92,6 +92,8 @@ class ChunkRenderer:
             body["role"] = delta.role
         if delta.content is not None:
             body["content"] = delta.content
+        if delta.refusal is not None:
+            body["refusal"] = delta.refusal
         if delta.tool_calls:
             body["tool_calls"] = [
                 _tool_call_delta(t.index, t.id, t.name, t.arguments) for t in delta.tool_calls

@@ -130,7 +130,9 @@ class ChatService:
         text_chars = 0
         try:
             async for delta in prepared.provider.stream(prepared.request, prepared.model):
-                if outcome.first_token_at is None and (delta.content or delta.tool_calls):
+                if outcome.first_token_at is None and (
+                    delta.content or delta.tool_calls or delta.refusal
+                ):
                     outcome.first_token_at = time.perf_counter()
                 if delta.content:
                     text_chars += len(delta.content)
@@ -142,6 +144,7 @@ class ChatService:
                 if (
                     delta.role
                     or delta.content is not None
+                    or delta.refusal is not None
                     or delta.tool_calls
                     or delta.finish_reason
                 ):

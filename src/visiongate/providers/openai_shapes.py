@@ -257,17 +257,18 @@ def _tool_call_deltas(delta: Mapping[str, Any], position: int) -> list[ToolCallD
 def _chunk_choice(raw: Mapping[str, Any], position: int, model: str | None) -> StreamDelta | None:
     delta = raw.get("delta")
     delta = delta if isinstance(delta, Mapping) else {}
-    # A refusal has no place of its own in a stream delta; it is text the client must see.
-    content = "".join(t for t in (_str(delta.get("content")), _str(delta.get("refusal"))) if t)
+    content = _str(delta.get("content"))
+    refusal = _str(delta.get("refusal"))
     tool_calls = _tool_call_deltas(delta, position)
     role = "assistant" if delta.get("role") == "assistant" else None
     finish = finish_reason_from_openai(raw.get("finish_reason"))
-    if not (role or content or tool_calls or finish):
+    if not (role or content or refusal or tool_calls or finish):
         return None
     return StreamDelta(
         index=_index(raw.get("index"), position),
         role=role,
         content=content or None,
+        refusal=refusal or None,
         tool_calls=tool_calls or None,
         finish_reason=finish,
         upstream_model=model,

@@ -52,6 +52,9 @@ def test_chunks_validate_and_carry_usage_null_only_when_asked() -> None:
         )
     )
     assert ChatCompletionChunk.model_validate(tool).choices[0].delta.tool_calls[0].id == "c"  # type: ignore[index]
+    refused = _frame(with_usage.delta(StreamDelta(refusal="I can't help with that.")))
+    delta = ChatCompletionChunk.model_validate(refused).choices[0].delta
+    assert (delta.refusal, delta.content) == ("I can't help with that.", None)
     last = _frame(with_usage.usage(Usage(prompt_tokens=3, completion_tokens=2)))
     assert last["choices"] == [] and last["usage"]["total_tokens"] == 5
     ChatCompletionChunk.model_validate(last)

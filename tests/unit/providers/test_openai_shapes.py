@@ -332,9 +332,9 @@ def test_several_choices_keep_their_index_and_empty_deltas_are_dropped() -> None
     ]
 
 
-def test_streamed_refusal_reaches_the_client_as_text() -> None:
+def test_streamed_refusal_stays_a_refusal() -> None:
     [delta] = from_openai_chunk(chunk([{"index": 0, "delta": {"refusal": "No."}}]))
-    assert delta.content == "No."
+    assert (delta.refusal, delta.content) == ("No.", None)
 
 
 def test_usage_on_a_chunk_with_choices_comes_as_its_own_delta() -> None:
