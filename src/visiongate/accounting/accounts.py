@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
-from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,14 +29,35 @@ __all__ = ["Accounts", "Admission"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
 class Admission:
-    """A request let through: by whom, how many tokens it reserved, the headers to return."""
+    """A request let through: by whom, how many tokens it reserved, the headers to return.
 
-    principal: Principal
-    reserved_tokens: int
-    headers: dict[str, str] = field(default_factory=dict)
-    ticket: Ticket | None = None
+    The ``x-ratelimit-*`` headers are formatted when first read, from the limiter's
+    decision, so a request that never sends them (an error before the response) skips it.
+    """
+
+    __slots__ = ("_decision", "_headers", "principal", "reserved_tokens", "ticket")
+
+    def __init__(
+        self, principal: Principal, reserved_tokens: int, decision: Decision | None = None
+    ) -> None:
+        self.principal = principal
+        self.reserved_tokens = reserved_tokens
+        self.ticket: Ticket | None = decision.ticket if decision is not None else None
+        self._decision = decision
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = self._decision.headers() if self._decision is not None else {}
+        return self._headers
+
+    def __repr__(self) -> str:
+        return (
+            f"Admission(principal={self.principal!r}, reserved_tokens={self.reserved_tokens}, "
+            f"ticket={self.ticket!r})"
+        )
 
 
 class Accounts:
@@ -169,14 +188,12 @@ class Accounts:
         if principal.rpm is None and principal.tpm is None:
             return Admission(principal, estimated_tokens)
         tokens = max(int(estimated_tokens), 0)
-        member = secrets.token_hex(8)
         decision = await self._limiter.acquire(
-            principal.key_id, principal.rpm, principal.tpm, tokens, member
+            principal.key_id, principal.rpm, principal.tpm, tokens
         )
-        headers = decision.headers()
         if not decision.allowed:
-            raise RateLimited(_refusal(principal, decision, tokens), headers=headers)
-        return Admission(principal, tokens, headers, decision.ticket)
+            raise RateLimited(_refusal(principal, decision, tokens), headers=decision.headers())
+        return Admission(principal, tokens, decision)
 
     async def settle(self, admission: Admission, actual_tokens: int) -> None:
         """Replace the token reservation with the real usage. Never raises."""

@@ -14,7 +14,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
@@ -36,7 +36,8 @@ class Ticket:
     key_id: str
     member: str
     tokens: int
-    handle: object = None  # the in-memory entry, for MemoryLimiter
+    handle: object = None  # the in-memory window, for MemoryLimiter
+    seq: int = 0  # the entry's number in that window
 
 
 @dataclass(slots=True)
@@ -57,13 +58,16 @@ class Decision:
         """OpenAI's rate-limit headers for the limits this key has."""
         out: dict[str, str] = {}
         reset = format_reset(self.reset_s)
-        if self.rpm is not None:
-            out["x-ratelimit-limit-requests"] = str(self.rpm)
-            out["x-ratelimit-remaining-requests"] = str(max(self.rpm - self.requests_used, 0))
+        rpm, tpm = self.rpm, self.tpm
+        if rpm is not None:
+            left = rpm - self.requests_used
+            out["x-ratelimit-limit-requests"] = str(rpm)
+            out["x-ratelimit-remaining-requests"] = str(left) if left > 0 else "0"
             out["x-ratelimit-reset-requests"] = reset
-        if self.tpm is not None:
-            out["x-ratelimit-limit-tokens"] = str(self.tpm)
-            out["x-ratelimit-remaining-tokens"] = str(max(self.tpm - self.tokens_used, 0))
+        if tpm is not None:
+            left = tpm - self.tokens_used
+            out["x-ratelimit-limit-tokens"] = str(tpm)
+            out["x-ratelimit-remaining-tokens"] = str(left) if left > 0 else "0"
             out["x-ratelimit-reset-tokens"] = reset
         if not self.allowed and self.exceeded != "tokens_oversized":
             out["retry-after"] = str(max(1, math.ceil(self.retry_after_s)))
@@ -73,9 +77,13 @@ class Decision:
 
 class Limiter(Protocol):
     async def acquire(
-        self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, member: str
+        self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, member: str = ""
     ) -> Decision:
-        """Admit one request of ``tokens`` (estimated) if both limits allow it, atomically."""
+        """Admit one request of ``tokens`` (estimated) if both limits allow it, atomically.
+
+        ``member`` names the reservation where a limiter needs a name (Redis makes a random
+        one when it is empty); the memory limiter does not use it.
+        """
         ...
 
     async def settle(self, ticket: Ticket, actual_tokens: int) -> None:
@@ -87,32 +95,43 @@ class Limiter(Protocol):
 
 def format_reset(seconds: float) -> str:
     """A duration as OpenAI writes it in reset headers: ``17ms``, ``2.383s``, ``6m0s``."""
-    seconds = round(max(seconds, 0.0), 3)
+    seconds = round(seconds, 3) if seconds > 0 else 0.0
+    if seconds >= 60:  # the usual case: an admitted request resets a full window from now
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes}m{rest}s"
     if seconds < 1:
         return f"{round(seconds * 1000)}ms"
-    if seconds < 60:
-        return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest}s"
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
 
 
-@dataclass(slots=True)
-class _Entry:
-    at: float
-    tokens: int
-    live: bool = True
-
-
-@dataclass(slots=True)
 class _Window:
-    entries: deque[_Entry] = field(default_factory=deque)
-    tokens: int = 0
+    """One key's sliding log, as parallel deques of plain numbers.
+
+    Floats and ints in a deque are not objects the garbage collector tracks, so a busy key
+    (60 s x 1,500 RPS = 90k entries) adds nothing to a full collection, as one object per
+    request would. Entries are numbered in admission order and ``first`` is the number of
+    the oldest one still in the window, so a ticket finds its entry, or knows it has left.
+    """
+
+    __slots__ = ("at", "first", "reserved", "tokens")
+
+    def __init__(self) -> None:
+        self.at: deque[float] = deque()
+        self.reserved: deque[int] = deque()
+        self.tokens = 0
+        self.first = 0
 
     def prune(self, cutoff: float) -> None:
-        while self.entries and self.entries[0].at <= cutoff:
-            entry = self.entries.popleft()
-            entry.live = False
-            self.tokens -= entry.tokens
+        at = self.at
+        if not at or at[0] > cutoff:
+            return
+        reserved = self.reserved
+        freed = 0
+        while at and at[0] <= cutoff:
+            at.popleft()
+            freed += reserved.popleft()
+            self.first += 1
+        self.tokens -= freed
 
 
 class MemoryLimiter:
@@ -126,55 +145,61 @@ class MemoryLimiter:
         self._windows: dict[str, _Window] = {}
 
     async def acquire(
-        self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, member: str
+        self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, member: str = ""
     ) -> Decision:
         return self.acquire_now(key_id, rpm, tpm, tokens, member)
 
     def acquire_now(
-        self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, member: str
+        self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, member: str = ""
     ) -> Decision:
         """``acquire`` without the coroutine (nothing here waits)."""
         now = self._clock()
-        window = self._windows.setdefault(key_id, _Window())
-        window.prune(now - self._window_s)
-        count, used = len(window.entries), window.tokens
+        window = self._windows.get(key_id)
+        if window is None:
+            window = self._windows[key_id] = _Window()
+        else:
+            window.prune(now - self._window_s)
+        at = window.at
+        count, used = len(at), window.tokens
         exceeded, retry = None, 0.0
         if rpm is not None and count >= rpm:
             exceeded = "requests"
-            retry = window.entries[count - rpm].at + self._window_s - now
+            retry = at[count - rpm] + self._window_s - now
         elif tpm is not None and tokens > tpm:
             exceeded = "tokens_oversized"
         elif tpm is not None and used + tokens > tpm:
             exceeded = "tokens"
             retry = self._token_retry(window, tokens, tpm, now)
         if exceeded:
-            if not window.entries:
+            if not at:
                 del self._windows[key_id]
-            reset = window.entries[-1].at + self._window_s - now if window.entries else 0.0
+            reset = at[-1] + self._window_s - now if at else 0.0
             return Decision(False, rpm, tpm, count, used, reset, retry, exceeded)
-        entry = _Entry(now, tokens)
-        window.entries.append(entry)
-        window.tokens += tokens
-        ticket = Ticket(key_id, member, tokens, entry)
+        at.append(now)
+        window.reserved.append(tokens)
+        window.tokens = used + tokens
+        ticket = Ticket(key_id, member, tokens, window, window.first + count)
         return Decision(True, rpm, tpm, count + 1, used + tokens, self._window_s, ticket=ticket)
 
     def _token_retry(self, window: _Window, tokens: int, tpm: int, now: float) -> float:
         remaining = window.tokens
-        for entry in window.entries:
-            remaining -= entry.tokens
+        for at, reserved in zip(window.at, window.reserved, strict=True):
+            remaining -= reserved
             if remaining + tokens <= tpm:
-                return entry.at + self._window_s - now
+                return at + self._window_s - now
         return self._window_s
 
     async def settle(self, ticket: Ticket, actual_tokens: int) -> None:
-        entry = ticket.handle
-        if not isinstance(entry, _Entry) or not entry.live:
+        window = ticket.handle
+        if not isinstance(window, _Window) or window is not self._windows.get(ticket.key_id):
             return
-        window = self._windows.get(ticket.key_id)
-        if window is None:
+        index = ticket.seq - window.first
+        if index < 0:  # the entry has left the window
             return
-        window.tokens += actual_tokens - entry.tokens
-        entry.tokens = actual_tokens
+        # A deque is indexed from its nearer end, and the entry settled is a recent one.
+        reserved = window.reserved
+        window.tokens += actual_tokens - reserved[index]
+        reserved[index] = actual_tokens
 
     async def close(self) -> None:
         self._windows.clear()

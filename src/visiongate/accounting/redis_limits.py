@@ -13,6 +13,7 @@ than refusing every request; the log says so.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 
 from redis.asyncio import Redis
@@ -120,8 +121,9 @@ class RedisLimiter:
         return [base + "log", base + "tok", base + "sum"]
 
     async def acquire(
-        self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, member: str
+        self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, member: str = ""
     ) -> Decision:
+        member = member or secrets.token_hex(8)  # names the reservation in the sorted set
         args = [-1 if rpm is None else rpm, -1 if tpm is None else tpm, tokens]
         try:
             raw = await self._acquire(
