@@ -19,11 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from visiongate.core.messages import ImagePart, Message, TextPart, ToolCall
+from visiongate.core.messages import ImagePart, Message, TextPart
 from visiongate.errors import GatewayError, InvalidRequest
-from visiongate.providers.conversation import check_turns
+from visiongate.providers.conversation import check_turns, tool_arguments
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry
@@ -126,7 +124,7 @@ def _turn(index: int, message: Message, model: ModelEntry) -> tuple[str, list[di
                     "type": "tool_use",
                     "id": call.id,
                     "name": call.name,
-                    "input": _arguments(
+                    "input": tool_arguments(
                         call, f"messages[{index}].tool_calls[{j}].function.arguments"
                     ),
                 }
@@ -161,18 +159,6 @@ def _image_block(part: ImagePart, model: ModelEntry) -> dict[str, Any]:
     if model.image.url_passthrough and part.url and part.url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": part.url}}
     raise GatewayError(f"image {part.param} reached the Anthropic adapter without its bytes")
-
-
-def _arguments(call: ToolCall, param: str) -> dict[str, Any]:
-    if not call.arguments.strip():
-        return {}
-    try:
-        value = orjson.loads(call.arguments)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest("tool call arguments are not valid JSON", param=param) from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest("tool call arguments must be a JSON object", param=param)
-    return value
 
 
 def _trim_prefill(turn: dict[str, Any]) -> None:

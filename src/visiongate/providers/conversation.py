@@ -1,4 +1,4 @@
-"""Conversation rules shared by APIs that take strict user/model turns (Anthropic, Gemini).
+"""Conversation rules and tool-call arguments shared by the Anthropic and Gemini adapters.
 
 Both refuse images outside user and tool turns, need the call id on a tool result, and
 need the first real turn to be the user's; Gemini also needs the last one to be. Checked
@@ -8,10 +8,28 @@ message.
 
 from __future__ import annotations
 
-from visiongate.core.messages import ChatRequest
+from typing import Any
+
+import orjson
+
+from visiongate.core.messages import ChatRequest, ToolCall
 from visiongate.errors import InvalidRequest
 
-__all__ = ["check_turns"]
+__all__ = ["check_turns", "tool_arguments"]
+
+
+def tool_arguments(call: ToolCall, param: str) -> dict[str, Any]:
+    """An assistant tool call's arguments as the object both APIs want (OpenAI sends a
+    JSON string). Raises InvalidRequest naming the call when it is not a JSON object."""
+    if not call.arguments.strip():
+        return {}
+    try:
+        value = orjson.loads(call.arguments)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest("tool call arguments are not valid JSON", param=param) from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("tool call arguments must be a JSON object", param=param)
+    return value
 
 
 def check_turns(request: ChatRequest, api: str, *, end_with_user: bool = False) -> None:

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from visiongate.core.messages import ImagePart, Message, TextPart, ToolCall
+from visiongate.core.messages import ImagePart, Message, TextPart
 from visiongate.errors import GatewayError, InvalidRequest
 from visiongate.providers.base import unsupported
-from visiongate.providers.conversation import check_turns
+from visiongate.providers.conversation import check_turns, tool_arguments
 from visiongate.providers.gemini_schema import gemini_schema
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def _content(
     if message.role == "assistant":
         for j, call in enumerate(message.tool_calls or ()):
             param = f"messages[{index}].tool_calls[{j}].function.arguments"
-            parts.append({"functionCall": {"name": call.name, "args": _arguments(call, param)}})
+            parts.append({"functionCall": {"name": call.name, "args": tool_arguments(call, param)}})
         return "model", parts
     return "user", parts
 
@@ -146,18 +146,6 @@ def _tool_output(text: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         value = text
     return value if isinstance(value, dict) else {"output": value}
-
-
-def _arguments(call: ToolCall, param: str) -> dict[str, Any]:
-    if not call.arguments.strip():
-        return {}
-    try:
-        value = orjson.loads(call.arguments)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest("tool call arguments are not valid JSON", param=param) from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest("tool call arguments must be a JSON object", param=param)
-    return value
 
 
 def _generation_config(request: ChatRequest, model: ModelEntry) -> dict[str, Any]:
