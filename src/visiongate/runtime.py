@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from visiongate.accounting import Accounts
-from visiongate.core.catalog import Catalog, _merge, load_catalog
+from visiongate.core.catalog import Catalog, load_catalog, merge_tables
 from visiongate.core.service import ChatService
 from visiongate.images import ImagePipeline
 from visiongate.local.registry import local_model_overrides
@@ -27,7 +26,7 @@ log = logging.getLogger("visiongate")
 
 
 def build_catalog(settings: Settings, environ: dict[str, str]) -> Catalog:
-    overrides: dict[str, Any] = _merge(settings.catalog_overrides, local_model_overrides(settings))
+    overrides = merge_tables(settings.catalog_overrides, local_model_overrides(settings))
     return load_catalog(overrides, environ)
 
 

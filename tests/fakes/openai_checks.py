@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pybase64
 
+from tests.fakes.common import sniff
+
 if TYPE_CHECKING:
     from tests.fakes.openai_upstream import FakeOpenAI
 
@@ -45,17 +47,13 @@ _KNOWN_FIELDS = frozenset(
 )
 
 
+_OPENAI_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
 def sniff_image(data: bytes) -> str | None:
     """The media type the magic bytes say, for the formats OpenAI accepts."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+    sniffed = sniff(data)
+    return sniffed if sniffed in _OPENAI_TYPES else None
 
 
 class Refused(Exception):

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field, fields
 from importlib import resources
 from typing import Any
 
-__all__ = ["Catalog", "ImageLimits", "ModelEntry", "ProviderEntry", "load_catalog"]
+__all__ = [
+    "Catalog",
+    "ImageLimits",
+    "ModelEntry",
+    "ProviderEntry",
+    "load_catalog",
+    "merge_tables",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +117,12 @@ _MODEL_KEYS = {f.name for f in fields(ModelEntry)} | {"image_profile"}
 _PROVIDER_KEYS = {f.name for f in fields(ProviderEntry)}
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base`` key by key, recursing into tables (config over the catalog)."""
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_tables(out[key], value)
         else:
             out[key] = value
     return out
@@ -165,7 +173,7 @@ def _model(
     profile = profiles.get(profile_name, {}) if profile_name else {}
     if profile_name and profile_name not in profiles:
         raise ValueError(f"model {model_id!r}: unknown image_profile {profile_name!r}")
-    values["image"] = _limits(_merge(profile, values.get("image", {})), f"model {model_id!r}")
+    values["image"] = _limits(merge_tables(profile, values.get("image", {})), f"model {model_id!r}")
     values["id"] = model_id
     values.setdefault("upstream", model_id)
     caps = values.get("capabilities")
@@ -185,7 +193,7 @@ def load_catalog(
     provider or image profile that does not exist: a typo in config must fail loudly.
     """
     text = resources.files("visiongate").joinpath("data/models.toml").read_text("utf-8")
-    data = _merge(tomllib.loads(text), overrides or {})
+    data = merge_tables(tomllib.loads(text), overrides or {})
     env = environ if environ is not None else {}
     providers = {n: _provider(n, raw, env) for n, raw in data.get("providers", {}).items()}
     profiles = data.get("image_profiles", {})
