@@ -3,8 +3,8 @@
 An adapter translates the internal :class:`ChatRequest` into one wire API and the answer
 back into :class:`ChatResponse` / :class:`StreamDelta`. It knows nothing of HTTP routing,
 of other adapters, or of accounts. Wire-format knowledge stays in the adapter module;
-what is here is transport: a pooled aiohttp session per provider, timeouts, retries
-before the first byte, SSE framing, and mapping upstream failures onto the error tree.
+what is here is transport: a pooled HTTP client per provider (``transport.py``), timeouts,
+retries before the first byte, SSE framing, and mapping upstream failures onto the error tree.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import asyncio
 import codecs
 import random
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from visiongate.errors import (
@@ -28,6 +27,7 @@ from visiongate.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from visiongate.providers.transport import HttpClient, Response, TransportError
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry, ProviderEntry
@@ -99,10 +99,10 @@ class SseEvent:
     data: str
 
 
-async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
-    """Server-sent events from a streaming response, as they arrive.
+async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SseEvent]:
+    """Server-sent events out of a streaming body's chunks, as they arrive.
 
-    Reads whatever the socket has (``iter_any``) and splits on blank lines, rather than
+    Takes whatever each read brought and splits on blank lines, rather than
     awaiting one line at a time: a network read usually holds several events, and the
     per-line await cost 10-13 µs per event against ~3 µs this way. Comment lines (``:``
     keep-alives, as OpenRouter sends) are skipped; multi-line ``data`` fields are joined
@@ -111,7 +111,7 @@ async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     pending = ""
-    async for chunk in response.content.iter_any():
+    async for chunk in chunks:
         text = decoder.decode(chunk)
         if "\r" in text or pending[-1:] == "\r":
             text, pending = _normalise_newlines(pending + text)
@@ -210,44 +210,33 @@ def map_upstream_status(
 
 
 class HttpProvider(Provider):
-    """Base for adapters that call an HTTP API: one pooled session, retries, timeouts."""
+    """Base for adapters that call an HTTP API: one pooled client, retries, timeouts."""
 
     def __init__(self, entry: ProviderEntry, settings: Settings) -> None:
         super().__init__(entry, settings)
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
 
     async def start(self) -> None:
-        """Open the pooled session.
+        """Open the pooled client.
 
-        No cookie jar: upstream APIs set no cookies the gateway needs, and one jar shared
-        by every client's requests would carry one caller's cookies into another's (and
-        costs a jar lookup per request). ``sock_read`` stays: it is what turns a stalled
-        upstream into a 504, for whole answers and between stream events alike. No JSON
-        serialiser: :meth:`post` always hands aiohttp bytes.
+        The read timeout bounds every wait for upstream bytes (the headers, a whole body,
+        the next stream event): it is what turns a stalled upstream into a 504.
         """
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=self.settings.upstream_connect_timeout,
-            sock_read=self.settings.upstream_timeout,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False,
+        self._client = HttpClient(
+            connect_timeout=self.settings.upstream_connect_timeout,
+            read_timeout=self.settings.upstream_timeout,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def client(self) -> HttpClient:
+        if self._client is None:
             raise RuntimeError(f"provider {self.name} used before start()")
-        return self._session
+        return self._client
 
     def error_message(self, body: bytes) -> tuple[str, str | None]:
         """(message, code) out of an error body; adapters override for their shape."""
@@ -269,7 +258,7 @@ class HttpProvider(Provider):
         payload: Any,
         headers: Mapping[str, str],
         model: ModelEntry,
-    ) -> aiohttp.ClientResponse:
+    ) -> Response:
         """POST ``payload`` (already-serialised bytes, or an object for orjson) and return a
         2xx response whose body the caller reads (and must release).
 
@@ -277,33 +266,31 @@ class HttpProvider(Provider):
         ``Retry-After``) up to ``upstream_retries`` times; nothing has reached the client
         yet at this point, so a retry is invisible to it. Raises the mapped GatewayError.
         """
-        body = payload if isinstance(payload, bytes | bytearray) else orjson.dumps(payload)
+        body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         all_headers = {"content-type": "application/json", **self.entry.headers, **headers}
         attempts = max(0, self.settings.upstream_retries) + 1
+        client = self.client
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = await self.session.post(url, data=body, headers=all_headers)
-            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                response = await client.post(url, body, all_headers)
+            except TimeoutError as exc:
                 if last:
                     raise UpstreamTimeout(f"{self.name} did not answer in time") from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
-            except aiohttp.ClientError as exc:
+            except TransportError as exc:
                 if last:
-                    raise UpstreamError(
-                        f"could not reach {self.name}: {type(exc).__name__}"
-                    ) from exc
+                    raise UpstreamError(f"could not reach {self.name}: {exc}") from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             if response.status < 300:
                 return response
             try:
                 raw = await response.read()
-            except (aiohttp.ClientError, TimeoutError):
+            except (TransportError, TimeoutError):
                 raw = b""
-            finally:
-                response.release()
+                response.close()
             if response.status in _RETRY_STATUSES and not last:
                 await asyncio.sleep(self._backoff(attempt, response.headers.get("retry-after")))
                 continue
@@ -322,29 +309,27 @@ class HttpProvider(Provider):
                 pass
         return min(0.25 * (2**attempt) + random.uniform(0, 0.1), _MAX_RETRY_AFTER)
 
-    async def read_json(self, response: aiohttp.ClientResponse) -> Any:
+    async def read_json(self, response: Response) -> Any:
         """The whole body of a 2xx answer as JSON; nonsense becomes a 502."""
         try:
             raw = await response.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name} stopped answering") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"{self.name} broke the connection: {type(exc).__name__}") from exc
-        finally:
-            response.release()
+        except TransportError as exc:
+            raise UpstreamError(f"{self.name} broke the connection: {exc}") from exc
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"{self.name} answered with something that is not JSON") from exc
 
-    async def events(self, response: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
+    async def events(self, response: Response) -> AsyncIterator[SseEvent]:
         """SSE events of a 2xx streaming answer; a broken or stalled stream becomes an error."""
         try:
-            async for event in iter_sse(response):
+            async for event in iter_sse(response.iter_chunks()):
                 yield event
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name} stopped sending the stream") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"{self.name} broke the stream: {type(exc).__name__}") from exc
+        except TransportError as exc:
+            raise UpstreamError(f"{self.name} broke the stream: {exc}") from exc
         finally:
             response.release()

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from visiongate.core.messages import (
@@ -45,6 +44,7 @@ from visiongate.providers.gemini_payload import (
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry
     from visiongate.core.messages import ChatRequest, FinishReason
+    from visiongate.providers.transport import Response
 
 __all__ = [
     "MAX_STOP_SEQUENCES",
@@ -253,7 +253,7 @@ class GeminiProvider(HttpProvider):
         message, code = super().error_message(body)
         return self._scrub(message), code
 
-    async def _post(self, url: str, payload: Any, model: ModelEntry) -> aiohttp.ClientResponse:
+    async def _post(self, url: str, payload: Any, model: ModelEntry) -> Response:
         """:meth:`post`, except that a rejected API key (which Gemini answers with HTTP 400)
         is the operator's problem: a 502, as 401/403 are for other providers."""
         try:

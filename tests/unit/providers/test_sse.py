@@ -1,13 +1,10 @@
-"""iter_sse: SSE framing out of a real aiohttp StreamReader, whatever the read boundaries."""
+"""iter_sse: SSE framing out of a body's chunks, whatever the read boundaries."""
 
 from __future__ import annotations
 
-import asyncio
-from types import SimpleNamespace
+from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
-from aiohttp.base_protocol import BaseProtocol
 
 from visiongate.providers.base import SseEvent, iter_sse
 
@@ -15,12 +12,11 @@ pytestmark = pytest.mark.timeout(10)
 
 
 async def _events(chunks: list[bytes]) -> list[SseEvent]:
-    loop = asyncio.get_running_loop()
-    reader = aiohttp.StreamReader(BaseProtocol(loop), 2**16, loop=loop)
-    for chunk in chunks:
-        reader.feed_data(chunk)
-    reader.feed_eof()
-    return [event async for event in iter_sse(SimpleNamespace(content=reader))]  # type: ignore[arg-type]
+    async def reads() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    return [event async for event in iter_sse(reads())]
 
 
 def _splits(raw: bytes) -> list[list[bytes]]:
