@@ -254,18 +254,30 @@ def _tool_call_deltas(delta: Mapping[str, Any], position: int) -> list[ToolCallD
     return out
 
 
-def _chunk_choice(raw: Mapping[str, Any], position: int, model: str | None) -> StreamDelta | None:
+def _chunk_choice(raw: dict[str, Any], position: int, model: str | None) -> StreamDelta | None:
+    # Runs for every event of every stream: exact ``dict``/``str`` checks (what orjson
+    # produces) instead of ABC ``isinstance``, and tool calls only looked for when present.
     delta = raw.get("delta")
-    delta = delta if isinstance(delta, Mapping) else {}
-    content = _str(delta.get("content"))
-    refusal = _str(delta.get("refusal"))
-    tool_calls = _tool_call_deltas(delta, position)
+    if type(delta) is not dict:
+        delta = {}
+    content = delta.get("content")
+    if type(content) is not str:
+        content = None
+    refusal = delta.get("refusal")
+    if type(refusal) is not str:
+        refusal = None
+    tool_calls = (
+        _tool_call_deltas(delta, position)
+        if "tool_calls" in delta or "function_call" in delta
+        else None
+    )
     role = "assistant" if delta.get("role") == "assistant" else None
     finish = finish_reason_from_openai(raw.get("finish_reason"))
     if not (role or content or refusal or tool_calls or finish):
         return None
+    index = raw.get("index")
     return StreamDelta(
-        index=_index(raw.get("index"), position),
+        index=index if type(index) is int else position,
         role=role,
         content=content or None,
         refusal=refusal or None,
@@ -285,11 +297,13 @@ def from_openai_chunk(
     repeats the whole answer: only its finish reasons and usage are taken, so the text
     is not sent twice.
     """
-    model = _str(data.get("model"))
+    model = data.get("model")
+    if type(model) is not str:
+        model = None
     raw_choices = data.get("choices")
     deltas: list[StreamDelta] = []
-    for position, raw in enumerate(raw_choices if isinstance(raw_choices, list) else ()):
-        if not isinstance(raw, Mapping):
+    for position, raw in enumerate(raw_choices if type(raw_choices) is list else ()):
+        if type(raw) is not dict:
             continue
         if final_repeats_message and data.get("object") == "chat.completion":
             finish = finish_reason_from_openai(raw.get("finish_reason")) or "stop"
@@ -299,7 +313,8 @@ def from_openai_chunk(
         delta = _chunk_choice(raw, position, model)
         if delta is not None:
             deltas.append(delta)
-    usage = usage_from_openai(data.get("usage"))
+    raw_usage = data.get("usage")
+    usage = usage_from_openai(raw_usage) if raw_usage is not None else None
     if usage is not None:
         deltas.append(StreamDelta(usage=usage, upstream_model=model))
     return deltas
