@@ -1,48 +1,35 @@
-"""The ASGI application: the chat hot path as raw ASGI, everything else on FastAPI.
+"""The ASGI application: the chat hot path and the operations routes as raw ASGI, the rest
+on FastAPI, imported on first use.
 
-``create_app(settings)`` returns one ASGI callable. ``POST /v1/chat/completions`` and
-``POST /chat/completions`` go straight to :class:`ChatEndpoint`; every other request
-(models, health, metrics, admin, OpenAPI docs) goes to the FastAPI app, whose lifespan
-opens and closes the :class:`Runtime`.
+``create_app(settings)`` returns one ASGI callable, :class:`Gateway`. It dispatches
+
+* ``POST /v1/chat/completions`` and ``POST /chat/completions`` to :class:`ChatEndpoint`;
+* ``GET /healthz``, ``/readyz`` and ``/metrics`` to :class:`Operations` (what probes and
+  Prometheus poll, so an idle gateway never needs more);
+* everything else (models, admin, ``/openapi.json``, ``/docs``, and the 404/405 answers)
+  to the FastAPI app of ``api/framework.py``, which is imported and built on the first
+  such request (``api/lazy.py``): ~8 MB and ~0.25 s that a gateway which never sees one
+  does not pay (docs/performance.md).
+
+The gateway answers the ASGI lifespan itself: startup opens the :class:`Runtime`,
+shutdown closes it.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import traceback
 from typing import Any
 
-import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from visiongate import __version__
-from visiongate.api.admin import build_admin_router
 from visiongate.api.chat import CHAT_PATHS, ChatEndpoint
-from visiongate.api.routes import build_router
-from visiongate.errors import GatewayError, InvalidRequest
+from visiongate.api.lazy import ASGIApp, LazyApp
+from visiongate.api.operations import OPERATIONS_PATHS, Operations
 from visiongate.observability.logging import configure_logging
 from visiongate.runtime import Runtime
 from visiongate.settings import Settings, load_settings
 
 __all__ = ["Gateway", "create_app", "factory"]
-
-
-def _error_response(exc: GatewayError) -> JSONResponse:
-    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
-
-
-def _chat_docs(app: FastAPI) -> None:
-    """Declare the raw-ASGI chat route in the OpenAPI schema (it never reaches FastAPI)."""
-
-    @app.post("/v1/chat/completions", tags=["chat"], summary="Create a chat completion")
-    async def chat_completions_doc(body: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover
-        """OpenAI Chat Completions with vision: text and image_url parts, stream or not."""
-        raise RuntimeError("served by ChatEndpoint")
 
 
 class Gateway:
@@ -57,58 +44,45 @@ class Gateway:
             self.runtime.metrics,
             settings.max_body_bytes,
         )
-        self.api = self._build_api()
+        self.operations = Operations(self.runtime.accounts, self.runtime.metrics)
+        self.api = LazyApp(self._build_api, _settle_gc)
 
-    def _build_api(self) -> FastAPI:
-        runtime = self.runtime
+    def _build_api(self) -> ASGIApp:
+        from visiongate.api.framework import build_api
 
-        @asynccontextmanager
-        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-            await runtime.start()
-            try:
-                yield
-            finally:
-                await runtime.close()
-
-        api = FastAPI(title="visiongate", version=__version__, lifespan=lifespan)
-        api.include_router(build_router(runtime))
-        api.include_router(build_admin_router(runtime.accounts))
-        _chat_docs(api)
-
-        @api.exception_handler(GatewayError)
-        async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
-            return _error_response(exc)
-
-        @api.exception_handler(RequestValidationError)
-        async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-            first = exc.errors()[0] if exc.errors() else {}
-            param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-            return _error_response(
-                InvalidRequest(str(first.get("msg", "invalid request")), param=param)
-            )
-
-        @api.exception_handler(StarletteHTTPException)
-        async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-            body = {
-                "error": {
-                    "message": str(exc.detail),
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": code,
-                }
-            }
-            return Response(
-                orjson.dumps(body), status_code=exc.status_code, media_type="application/json"
-            )
-
-        return api
+        return build_api(self.runtime)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] in CHAT_PATHS and scope["method"] == "POST":
-            await self.chat(scope, receive, send)
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path in CHAT_PATHS and scope["method"] == "POST":
+                await self.chat(scope, receive, send)
+                return
+            if path in OPERATIONS_PATHS and scope["method"] == "GET":
+                await self.operations(scope, receive, send)
+                return
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
             return
         await self.api(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        """Open the runtime on startup and close it on shutdown, as Starlette reported it:
+        a failure is sent with its traceback (uvicorn logs it and exits) and re-raised."""
+        await receive()  # lifespan.startup
+        started = False
+        try:
+            await self.runtime.start()
+            await send({"type": "lifespan.startup.complete"})
+            started = True
+            await receive()  # lifespan.shutdown
+            await self.runtime.close()
+        except BaseException:
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": traceback.format_exc()})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
 
 
 def create_app(settings: Settings | None = None) -> Gateway:
@@ -132,7 +106,12 @@ def _settle_gc() -> None:
     on the text path (docs/performance.md). Freezing moves them out of the collector's
     way; a larger first generation promotes fewer of the in-flight requests' objects, which
     is what made the full collections frequent. Measured: ~20 µs per request, ~20 ms pauses.
+    Run again when the FastAPI app is built on its first request (its objects live as long).
+
+    Only the young generations are collected first: at this point a full collection found
+    nothing unreachable yet cost 40-60 ms of start-up (75k objects); a young one costs
+    ~1.5 ms and still catches what building the gateway just left behind.
     """
-    gc.collect()
+    gc.collect(1)
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)

@@ -1,4 +1,9 @@
-"""The framework-served routes: models, health, readiness, metrics (not the hot path)."""
+"""The framework-served routes: models, and the schema's entries for health and metrics.
+
+``GET /healthz``, ``/readyz`` and ``/metrics`` are answered by ``api/operations.py`` before
+a request reaches FastAPI; they are declared here so that ``/openapi.json`` and ``/docs``
+list them, and their handlers call the same functions.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from visiongate.api.operations import HEALTHY, METRICS_TYPE, readiness
 from visiongate.core.catalog import ModelEntry
 from visiongate.errors import ModelNotFound
 from visiongate.providers.local import LocalProvider
@@ -61,23 +67,18 @@ def build_router(runtime: Runtime) -> APIRouter:
     @router.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
-        return {"status": "ok"}
+        return HEALTHY
 
     @router.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
         """Readiness: the usage database answers."""
-        try:
-            await runtime.accounts.ready()
-            ok = True
-        except Exception:  # any failure to reach the database means "not ready"
-            ok = False
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503
-        )
+        status, body = await readiness(runtime.accounts)
+        return JSONResponse(body, status_code=status)
 
     @router.get("/metrics", tags=["operations"])
     async def metrics() -> Response:
-        return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
+        """Prometheus text format, this process's series."""
+        return Response(runtime.metrics.render(), media_type=METRICS_TYPE)
 
     @router.get("/v1/models", tags=["models"])
     @router.get("/models", tags=["models"], include_in_schema=False)

@@ -13,22 +13,30 @@ Every address the gateway connects to for an image passes :meth:`AddressPolicy.a
 
 The body is read in chunks and abandoned as soon as it passes ``max_image_bytes``; one
 deadline (``image_fetch_timeout``) covers resolution, every hop and the body.
+
+aiohttp is imported when the first image URL is fetched, not with this module: a gateway
+whose clients send only inline images never loads it (~8 MB and ~0.1 s of start-up on
+the development VM, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import ipaddress
 import re
 import socket
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from visiongate.errors import ImageError
 from visiongate.settings import Settings
+
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp.abc import AbstractResolver, ResolveResult
 
 __all__ = [
     "AddressPolicy",
@@ -140,15 +148,21 @@ class AddressPolicy:
         return name in self._hosts or any(name.endswith(s) for s in self._suffixes)
 
 
-class GuardedResolver(AbstractResolver):
+class GuardedResolver:
     """Resolve with ``inner``, then return only the addresses the policy admits.
 
-    Raises :class:`BlockedAddress` when none is left.
+    Raises :class:`BlockedAddress` when none is left. It implements aiohttp's resolver
+    interface (``resolve``, ``close``) without subclassing ``aiohttp.abc.AbstractResolver``,
+    which would import aiohttp with this module; aiohttp's connector only calls the two.
     """
 
     def __init__(self, policy: AddressPolicy, inner: AbstractResolver | None = None) -> None:
+        if inner is None:
+            import aiohttp
+
+            inner = aiohttp.DefaultResolver()
         self._policy = policy
-        self._inner = inner if inner is not None else aiohttp.DefaultResolver()
+        self._inner = inner
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -209,9 +223,18 @@ class ImageFetcher:
         return self._policy
 
     async def start(self) -> None:
-        """Open the session (idempotent; :meth:`fetch` calls it when needed)."""
-        if self._session is not None:
-            return
+        """Nothing to do: the session opens on the first :meth:`fetch`, so that a gateway
+        that is never sent an image URL never imports aiohttp."""
+
+    async def _open(self) -> aiohttp.ClientSession:
+        """The pooled session, opened on first use."""
+        if self._session is None:
+            # Imported in a thread: the first image URL does not hold up requests in flight.
+            await asyncio.to_thread(importlib.import_module, "aiohttp")
+        if self._session is not None:  # opened by a fetch that started meanwhile
+            return self._session
+        import aiohttp
+
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(self._policy, self._resolver), limit=100, ttl_dns_cache=10
         )
@@ -222,6 +245,7 @@ class ImageFetcher:
             trust_env=False,
             timeout=aiohttp.ClientTimeout(total=None),
         )
+        return self._session
 
     async def close(self) -> None:
         if self._session is not None:
@@ -236,11 +260,13 @@ class ImageFetcher:
         ``image_too_large``.
         """
         target = parse_http_url(url, param)
-        await self.start()
+        session = await self._open()
+        import aiohttp  # loaded by _open; bound here for the except clauses
+
         timeout = self._settings.image_fetch_timeout
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(target, param)
+                return await self._follow(session, target, param)
         except TimeoutError:
             raise _failed(param, target, f"it did not arrive within {timeout:g} s") from None
         except BlockedAddress as exc:
@@ -255,12 +281,11 @@ class ImageFetcher:
             why = f"the download failed ({type(exc).__name__})"
             raise _failed(param, target, why) from exc
 
-    async def _follow(self, target: URL, param: str) -> bytes:
-        assert self._session is not None
+    async def _follow(self, session: aiohttp.ClientSession, target: URL, param: str) -> bytes:
         seen = {target}
         for _ in range(self._settings.max_image_redirects + 1):
             self._check_literal(target, param)
-            async with self._session.get(target, allow_redirects=False) as resp:
+            async with session.get(target, allow_redirects=False) as resp:
                 if resp.status in _REDIRECTS:
                     target = self._next_hop(resp, target, param)
                     if target in seen:
