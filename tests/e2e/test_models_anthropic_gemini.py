@@ -55,6 +55,8 @@ class Upstreams:
             fake.requests.clear()
             fake.missing_models.clear()
             fake.failures.clear()
+        self.anthropic.stream_errors.clear()
+        self.gemini.retry_delay = "0s"
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +270,41 @@ def test_error_mid_stream_makes_the_sdk_raise(
             text += (chunk.choices[0].delta.content or "") if chunk.choices else ""
     assert text  # the error came after some of the answer had been sent
     assert upstream_says in str(info.value)
+
+
+def test_gemini_quota_429_tells_the_client_when_to_retry(
+    gw: GatewayProcess, upstreams: Upstreams
+) -> None:
+    """Gemini's delay is in the 429 body (RetryInfo); the client gets it as Retry-After."""
+    upstreams.gemini.retry_delay = "0.1s"
+    with pytest.raises(openai.RateLimitError) as info:
+        gw.client().chat.completions.create(
+            model="gemini-2.0-flash-exp",
+            messages=[{"role": "user", "content": "hi [[status:429]]"}],
+        )
+    assert info.value.response.headers["retry-after"] == "1"  # whole seconds, rounded up
+    assert len(upstreams.gemini.requests) == 3  # the gateway's own retries came first
+    assert info.value.code == "rate_limit_exceeded"
+
+
+def test_claude_overload_before_any_output_is_retried_unseen(
+    gw: GatewayProcess, upstreams: Upstreams
+) -> None:
+    """HTTP 200 whose first event is overloaded_error: the client sees a normal stream."""
+    upstreams.anthropic.stream_errors = ["overloaded_error"]
+    chunks = list(
+        gw.client().chat.completions.create(
+            model="claude-3-haiku-latest",
+            messages=[{"role": "user", "content": "Describe nothing."}],
+            stream=True,
+        )
+    )
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "saw 0 image(s)" in text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert len(upstreams.anthropic.requests) == 2
+    assert upstreams.anthropic.violations == []
 
 
 @pytest.mark.parametrize("model_id", ["claude-3-5-haiku-latest", "gemini-1.5-flash"])

@@ -19,6 +19,10 @@ worst upstream would) · ``[[slow:SECONDS]]`` wait before answering · ``[[error
 ``[[error_after:N]]`` send an error event after N text deltas · ``[[break:N]]`` drop the
 connection after N text deltas · ``[[cache]]`` report prompt-cache tokens.
 
+``stream_errors = ["overloaded_error"]`` answers the next streamed requests, one each, with
+HTTP 200 and that error as the very first event (how Anthropic reports an overload that
+hits after it accepted the request), before normal service resumes.
+
 Set ``record=False`` (benchmarks) to keep no history.
 """
 
@@ -113,6 +117,8 @@ class AnthropicFake:
     missing_models: set[str] = field(default_factory=set)
     # Statuses answered to the next requests, one each, before normal service resumes.
     failures: list[int] = field(default_factory=list)
+    # Error types sent as the first event of the next streamed answers, one each.
+    stream_errors: list[str] = field(default_factory=list)
     tool_input: dict[str, Any] | None = None
     requests: list[Received] = field(default_factory=list)
     disconnects: int = 0
@@ -258,6 +264,11 @@ class AnthropicFake:
             }
         )
         await response.prepare(request)
+        if self.stream_errors:
+            kind = self.stream_errors.pop(0)
+            await self._send(response, "error", _error_body(kind, _event_message(kind)))
+            await response.write_eof()
+            return response
         error_after = wanted.get("error_after") or ("1" if "error" in wanted else None)
         break_after = wanted.get("break")
         try:
@@ -277,8 +288,7 @@ class AnthropicFake:
                 for n, piece in enumerate(words(plan.text)):
                     if error_after is not None and n == int(error_after):
                         kind = wanted.get("error") or "overloaded_error"
-                        message = "Overloaded" if kind == "overloaded_error" else f"fake {kind}"
-                        await self._send(response, "error", _error_body(kind, message))
+                        await self._send(response, "error", _error_body(kind, _event_message(kind)))
                         await response.write_eof()
                         return response
                     if break_after is not None and n == int(break_after or 1):
@@ -505,6 +515,11 @@ def _check_image(where: str, source: Any, images: list[ImageSeen]) -> list[str]:
 
 def _error_body(kind: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}
+
+
+def _event_message(kind: str) -> str:
+    """The message of an error event of type ``kind``."""
+    return "Overloaded" if kind == "overloaded_error" else f"fake {kind}"
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

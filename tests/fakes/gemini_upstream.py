@@ -19,6 +19,10 @@ finishReason (``SAFETY`` ...) · ``[[block:REASON]]`` block the prompt (``prompt
 · ``[[status:429]]`` answer that HTTP error (401/403 echo the key, as the worst upstream
 would) · ``[[slow:SECONDS]]`` · ``[[error:STATUS]]`` an error chunk mid-stream ·
 ``[[break:N]]`` drop the connection after N chunks · ``[[cache]]`` report cached tokens.
+
+A 429 carries its delay as the real API does: in the body, a ``google.rpc.RetryInfo``
+detail whose ``retryDelay`` is ``fake.retry_delay`` (``"0s"`` unless a test sets it), after a
+``QuotaFailure`` detail, and no ``Retry-After`` header.
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ class GeminiFake:
     chunk_delay: float = 0.0
     missing_models: set[str] = field(default_factory=set)
     failures: list[int] = field(default_factory=list)
+    retry_delay: str = "0s"
     function_args: dict[str, Any] | None = None
     requests: list[Received] = field(default_factory=list)
     disconnects: int = 0
@@ -174,7 +179,7 @@ class GeminiFake:
         if status is None and self.failures:
             status = self.failures.pop(0)
         if status:
-            return _error(status, _status_message(status, key))
+            return _error(status, _status_message(status, key), retry_delay=self.retry_delay)
         if model in self.missing_models:
             return _error(
                 404,
@@ -459,7 +464,9 @@ def _check_part(
 # -------------------------------------------------------------------- helpers
 
 
-def _error(status: int, message: str, reason: str | None = None) -> web.Response:
+def _error(
+    status: int, message: str, reason: str | None = None, retry_delay: str = "0s"
+) -> web.Response:
     error: dict[str, Any] = {
         "code": status,
         "message": message,
@@ -469,8 +476,10 @@ def _error(status: int, message: str, reason: str | None = None) -> web.Response
         info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason}
         error["details"] = [{**info, "domain": "googleapis.com"}]
     if status == 429:
+        quota = {"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests"}
         error["details"] = [
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0s"}
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [quota]},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
         ]
     return web.json_response({"error": error}, status=status)
 

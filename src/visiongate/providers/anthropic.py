@@ -13,12 +13,18 @@ Decisions (see docs/providers-anthropic-gemini.md; the request-side ones are in
 - ``response_format`` JSON is refused by :meth:`Provider.check` (no JSON mode in the API,
   and an emulation through a forced tool call would change what the client sees).
 - Unknown ``stop_reason`` values finish with ``stop`` and are logged.
+- Anthropic may answer an overload with HTTP 200 and an ``error`` event before any output.
+  Until a delta has been produced, such a transient error is retried as :meth:`post`
+  retries the HTTP status it stands for (529 for ``overloaded_error``); once exhausted it
+  raises what that status raises. After the first delta an error event ends the stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -38,6 +44,8 @@ from visiongate.providers.base import HttpProvider, map_upstream_status
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry
     from visiongate.core.messages import ChatRequest, FinishReason
+    from visiongate.providers.base import SseEvent
+    from visiongate.providers.transport import Response
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -79,6 +87,9 @@ _ERROR_STATUS: Mapping[str, int] = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
+# Error types whose status post() retries (429, 500, 504, 529): worth a retry when they
+# arrive in a 200 stream before any output.
+_TRANSIENT = frozenset({"rate_limit_error", "api_error", "timeout_error", "overloaded_error"})
 
 
 # ------------------------------------------------------------------ response mapping
@@ -294,19 +305,76 @@ class AnthropicProvider(HttpProvider):
         return from_anthropic_response(await self.read_json(response), self.name)
 
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
-        payload = to_anthropic_payload(request, model, stream=True)
-        response = await self.post(self._url, payload, self._headers(), model)
-        translator = AnthropicStreamTranslator(self.name)
-        events = self.events(response)
+        payload = orjson.dumps(to_anthropic_payload(request, model, stream=True))
+        opened = await self._open_stream(payload, model)
+        translator, events = opened.translator, opened.events
         try:
+            for delta in opened.first:
+                yield delta
             async for event in events:
                 for delta in translator.from_anthropic_event(_event_json(event.data, self.name)):
                     yield delta
             translator.finish()
         finally:
             if not translator.done:
-                response.close()  # drops the connection: the upstream stops generating
+                opened.response.close()  # drops the connection: the upstream stops generating
             await events.aclose()
+
+    async def _open_stream(self, payload: bytes, model: ModelEntry) -> _OpenStream:
+        """POST the streaming request and read it up to its first deltas.
+
+        A transient error event before them (the overload Anthropic sends after an HTTP
+        200) is retried with :meth:`post`'s budget and backoff: nothing has reached the
+        client yet. The last attempt raises the mapped error, as the HTTP status would.
+        """
+        attempts = max(0, self.settings.upstream_retries) + 1
+        for attempt in range(attempts):
+            response = await self.post(self._url, payload, self._headers(), model)
+            translator = AnthropicStreamTranslator(self.name)
+            events = self.events(response)
+            try:
+                first = await self._first_deltas(events, translator, attempt < attempts - 1)
+            except BaseException:
+                response.close()
+                await events.aclose()
+                raise
+            if first is not None:
+                return _OpenStream(response, events, translator, first)
+            await events.aclose()
+            await asyncio.sleep(self._backoff(attempt, None))
+        raise AssertionError("unreachable")
+
+    async def _first_deltas(
+        self,
+        events: AsyncIterator[SseEvent],
+        translator: AnthropicStreamTranslator,
+        retry: bool,
+    ) -> list[StreamDelta] | None:
+        """The deltas of the first event that yields any (``[]`` for a stream without
+        any); None for a transient error event before them when ``retry`` is allowed."""
+        async for sse in events:
+            event = _event_json(sse.data, self.name)
+            if retry and event.get("type") == "error":
+                error = event.get("error")
+                kind = error.get("type") if isinstance(error, dict) else None
+                if kind in _TRANSIENT:
+                    log.info("%s sent %s before any output; retrying", self.name, kind)
+                    return None
+            deltas = translator.from_anthropic_event(event)
+            if deltas:
+                return deltas
+        translator.finish()
+        return []
+
+
+@dataclass(slots=True)
+class _OpenStream:
+    """A stream past its first deltas, handed from :meth:`_open_stream` to the reader."""
+
+    response: Response
+    events: AsyncIterator[SseEvent]
+    translator: AnthropicStreamTranslator
+    first: list[StreamDelta]
 
 
 def _event_json(data: str, provider: str) -> Mapping[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
@@ -189,7 +190,7 @@ def map_upstream_status(
             f"{provider} does not know model {model.upstream!r}: {message}", param="model"
         )
     if status == 429:
-        retry = (headers or {}).get("retry-after")
+        retry = _whole_seconds((headers or {}).get("retry-after"))
         return RateLimited(text, headers={"Retry-After": retry} if retry else None)
     if status in (401, 402, 403):
         return UpstreamError(
@@ -207,6 +208,18 @@ def map_upstream_status(
     if status == 504:
         return UpstreamTimeout(text)
     return UpstreamError(text)
+
+
+def _whole_seconds(value: str | None) -> str | None:
+    """A Retry-After value as HTTP wants it, an integer of seconds: an upstream's fractional
+    delay (``1.5``) rounds up, so a client that waits that long is not refused again; an
+    HTTP date passes through."""
+    if not value:
+        return None
+    try:
+        return str(max(0, math.ceil(float(value))))
+    except (ValueError, OverflowError):
+        return value
 
 
 class HttpProvider(Provider):
@@ -252,6 +265,16 @@ class HttpProvider(Provider):
             return err, None
         return str(data)[:500], None
 
+    def retry_after(self, status: int, headers: Mapping[str, str], body: bytes) -> str | None:
+        """How long the upstream asks to wait before trying again, in seconds (fractions
+        allowed), for a failed answer; None when it does not say.
+
+        Used for the retry backoff and, rounded up, as the ``Retry-After`` of the 429 the
+        client gets. The default reads the ``Retry-After`` header; adapters whose API puts
+        the delay in the error body (Gemini's ``RetryInfo``) override it.
+        """
+        return headers.get("retry-after")
+
     async def post(
         self,
         url: str,
@@ -262,9 +285,10 @@ class HttpProvider(Provider):
         """POST ``payload`` (already-serialised bytes, or an object for orjson) and return a
         2xx response whose body the caller reads (and must release).
 
-        Retries connection errors and 429/5xx with exponential backoff (or the upstream's
-        ``Retry-After``) up to ``upstream_retries`` times; nothing has reached the client
-        yet at this point, so a retry is invisible to it. Raises the mapped GatewayError.
+        Retries connection errors and 429/5xx with exponential backoff (or the delay the
+        upstream asks for, :meth:`retry_after`) up to ``upstream_retries`` times; nothing
+        has reached the client yet at this point, so a retry is invisible to it. Raises
+        the mapped GatewayError.
         """
         body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         all_headers = {"content-type": "application/json", **self.entry.headers, **headers}
@@ -291,13 +315,13 @@ class HttpProvider(Provider):
             except (TransportError, TimeoutError):
                 raw = b""
                 response.close()
+            hint = self.retry_after(response.status, response.headers, raw)
             if response.status in _RETRY_STATUSES and not last:
-                await asyncio.sleep(self._backoff(attempt, response.headers.get("retry-after")))
+                await asyncio.sleep(self._backoff(attempt, hint))
                 continue
             message, code = self.error_message(raw)
-            raise map_upstream_status(
-                self.name, response.status, message, model, response.headers, code
-            )
+            retry = {"retry-after": hint} if hint else None
+            raise map_upstream_status(self.name, response.status, message, model, retry, code)
         raise AssertionError("unreachable")
 
     @staticmethod

@@ -13,11 +13,14 @@ Decisions (see docs/providers-anthropic-gemini.md; the request-side ones are in
   friends) finish with ``content_filter``; when no text was produced the reason is the
   message content, so the client can tell a block from an empty answer.
 - A rejected API key (HTTP 400 ``API_KEY_INVALID``) is the operator's problem: a 502.
+- The delay a 429 asks for is in its body (``google.rpc.RetryInfo``), not in a header: it
+  drives the retry backoff and becomes the client's ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -53,6 +56,7 @@ __all__ = [
     "check_conversation",
     "from_gemini_error",
     "from_gemini_response",
+    "retry_delay",
     "to_gemini_payload",
 ]
 
@@ -114,7 +118,27 @@ def from_gemini_error(error: Any, provider: str = "google") -> GatewayError:
     status = code if isinstance(code, int) and 400 <= code < 600 else 500
     label = error.get("status")
     text = str(error.get("message") or "no message")
-    return map_upstream_status(provider, status, f"{label}: {text}" if label else text)
+    delay = retry_delay(error)
+    return map_upstream_status(
+        provider,
+        status,
+        f"{label}: {text}" if label else text,
+        headers={"retry-after": delay} if delay else None,
+    )
+
+
+def retry_delay(error: Mapping[str, Any]) -> str | None:
+    """The delay an error's ``google.rpc.RetryInfo`` detail asks for, in seconds (the
+    protobuf Duration ``"37s"`` → ``"37"``, ``"1.5s"`` → ``"1.5"``), or None."""
+    detail = _detail(error, "rpc.RetryInfo")
+    value = detail.get("retryDelay") if detail else None
+    if not isinstance(value, str) or not value.endswith("s"):
+        return None
+    try:
+        seconds = float(value[:-1])
+    except ValueError:
+        return None
+    return value[:-1] if math.isfinite(seconds) and seconds >= 0 else None
 
 
 class GeminiStreamTranslator:
@@ -253,6 +277,17 @@ class GeminiProvider(HttpProvider):
         message, code = super().error_message(body)
         return self._scrub(message), code
 
+    def retry_after(self, status: int, headers: Mapping[str, str], body: bytes) -> str | None:
+        """The ``RetryInfo`` delay in the error body (Gemini's way; it usually sends no
+        ``Retry-After`` header), else the header."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+        error = data.get("error") if isinstance(data, dict) else None
+        delay = retry_delay(error) if isinstance(error, dict) else None
+        return delay or super().retry_after(status, headers, body)
+
     async def _post(self, url: str, payload: Any, model: ModelEntry) -> Response:
         """:meth:`post`, except that a rejected API key (which Gemini answers with HTTP 400)
         is the operator's problem: a 502, as 401/403 are for other providers."""
@@ -302,10 +337,17 @@ class GeminiProvider(HttpProvider):
 
 def _error_reason(error: Mapping[str, Any]) -> str | None:
     """The ``google.rpc.ErrorInfo`` reason of an error (``API_KEY_INVALID`` ...), if any."""
-    for detail in error.get("details") or ():
-        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("rpc.ErrorInfo"):
-            reason = detail.get("reason")
-            return str(reason) if reason else None
+    detail = _detail(error, "rpc.ErrorInfo")
+    reason = detail.get("reason") if detail else None
+    return str(reason) if reason else None
+
+
+def _detail(error: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    """The first of an error's ``details`` whose ``@type`` ends with ``kind``."""
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith(kind):
+            return detail
     return None
 
 

@@ -173,6 +173,47 @@ async def test_persistent_overload_becomes_502_with_the_upstream_message(
     assert "Overloaded" in info.value.message and "overloaded_error" in info.value.message
 
 
+async def test_overload_as_the_first_stream_event_is_retried(
+    provider: AnthropicProvider, fake: AnthropicFake
+) -> None:
+    """HTTP 200 whose first event is ``overloaded_error``: retried, invisible to the client."""
+    fake.stream_errors = ["overloaded_error"]
+    deltas = await collect(provider.stream(request(images=0), model()))
+    assert len(fake.requests) == 2 and fake.violations == []
+    assert fake.requests[0].body == fake.requests[1].body
+    assert deltas[0].role == "assistant"
+    assert "saw 0 image(s)" in "".join(d.content or "" for d in deltas)
+    assert deltas[-1].finish_reason == "stop"
+    assert fake.completed_streams == 1
+
+
+async def test_persistent_first_event_overload_fails_as_an_http_529_does(
+    provider: AnthropicProvider, fake: AnthropicFake
+) -> None:
+    fake.failures = [529, 529]
+    with pytest.raises(GatewayError) as by_status:
+        await collect(provider.stream(request(images=0), model()))
+    fake.requests.clear()
+    fake.stream_errors = ["overloaded_error", "overloaded_error"]
+    with pytest.raises(GatewayError) as in_band:
+        await collect(provider.stream(request(images=0), model()))
+    assert len(fake.requests) == 2  # retried once, as configured
+    assert fake.stream_errors == []
+    assert isinstance(in_band.value, UpstreamError)
+    assert in_band.value.to_dict() == by_status.value.to_dict()
+    assert in_band.value.status == by_status.value.status == 502
+
+
+async def test_first_event_error_that_is_not_transient_is_not_retried(
+    provider: AnthropicProvider, fake: AnthropicFake
+) -> None:
+    fake.stream_errors = ["invalid_request_error"]
+    with pytest.raises(GatewayError) as info:
+        await collect(provider.stream(request(images=0), model()))
+    assert info.value.status == 400
+    assert len(fake.requests) == 1
+
+
 async def test_rate_limit_keeps_the_retry_hint(
     provider: AnthropicProvider, fake: AnthropicFake
 ) -> None:
@@ -231,6 +272,7 @@ async def test_overloaded_error_event_mid_stream_raises_after_the_text_so_far(
     assert info.value.status == 502
     assert "overloaded_error" in info.value.message
     assert [d.content for d in seen if d.content] == ["Fake ", "Claude "]
+    assert len(fake.requests) == 1  # text had gone out: a retry would repeat it
 
 
 async def test_stream_broken_halfway_is_an_upstream_error(

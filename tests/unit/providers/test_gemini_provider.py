@@ -28,7 +28,7 @@ from visiongate.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from visiongate.providers.gemini import GeminiProvider
+from visiongate.providers.gemini import GeminiProvider, from_gemini_error, retry_delay
 from visiongate.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)
@@ -205,6 +205,73 @@ async def test_quota_exhausted_is_429_with_the_upstream_message(
         await provider.complete(request("[[status:429]]", images=0), model())
     assert info.value.status == 429
     assert "RESOURCE_EXHAUSTED: Resource has been exhausted" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("delay", "waited", "header"),
+    [("37s", "37", "37"), ("1.5s", "1.5", "2"), ("0s", "0", "0")],
+)
+async def test_quota_retry_delay_drives_the_backoff_and_the_retry_after(
+    provider: GeminiProvider,
+    fake: GeminiFake,
+    monkeypatch: pytest.MonkeyPatch,
+    delay: str,
+    waited: str,
+    header: str,
+) -> None:
+    """Gemini puts the delay in the 429 body (RetryInfo), not in a header."""
+    fake.retry_delay = delay
+    asked: list[str | None] = []
+
+    def backoff(attempt: int, retry_after: str | None) -> float:
+        asked.append(retry_after)
+        return 0.0  # the test need not wait what the fake asks
+
+    monkeypatch.setattr(provider, "_backoff", backoff)
+    with pytest.raises(RateLimited) as info:
+        await provider.complete(request("[[status:429]]", images=0), model())
+    assert len(fake.requests) == 2  # retried once, as configured
+    assert asked == [waited]
+    assert info.value.headers == {"Retry-After": header}  # whole seconds, rounded up
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("37s", "37"),
+        ("1.5s", "1.5"),
+        ("0.000001s", "0.000001"),
+        ("37", None),
+        ("-1s", None),
+        ("soons", None),
+        ("infs", None),
+        (37, None),
+    ],
+)
+def test_retry_delay_reads_the_protobuf_duration(value: object, seconds: str | None) -> None:
+    other = {"@type": "type.googleapis.com/google.rpc.Help", "links": []}
+    info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": value}
+    assert retry_delay({"code": 429, "details": [other, info]}) == seconds
+
+
+def test_retry_after_falls_back_to_the_header(server: BackgroundApp) -> None:
+    adapter = make_provider(server, "AIza-key")
+    body = json.dumps({"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
+    assert adapter.retry_after(503, {"retry-after": "5"}, body.encode()) == "5"
+    assert adapter.retry_after(503, {}, b"<html>busy</html>") is None
+
+
+def test_rate_limit_chunk_keeps_its_retry_delay() -> None:
+    """A 429 error chunk that opens a stream reaches the client as an HTTP 429."""
+    error = {
+        "code": 429,
+        "message": "Resource has been exhausted",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2.5s"}],
+    }
+    mapped = from_gemini_error(error)
+    assert isinstance(mapped, RateLimited)
+    assert mapped.headers == {"Retry-After": "3"}
 
 
 async def test_retired_model_404(provider: GeminiProvider, fake: GeminiFake) -> None:
