@@ -1,13 +1,15 @@
 """Peak memory of one request carrying many large images (default 20 x ~5 MB JPEGs).
 
-    .venv/bin/python bench/memory.py [--images 20] [--routes openai,anthropic]
+    .venv/bin/python bench/memory.py [--images 20] [--routes openai,anthropic] [--size 4032x3024]
 
 Starts the fake upstream and a gateway (with the body cap raised to take the request),
 sends the request once per route, and samples the gateway's RSS every 10 ms meanwhile.
 Reports RSS before, the peak, and 2 s after, next to the request body's size: the project
 wants the growth at the peak within 3x the payload. Both routes have to re-encode these
 images (OpenAI: the request is over its 50 MB of images; Anthropic: each image is over
-3.75 MB), so this is the worst case: every image is decoded. Nothing is asserted.
+3.75 MB), so this is the worst case: every image is decoded (no two are the same, so the
+cache of recent conversions does not help). ``--size 1092x1092 --mb 1`` sends images both
+providers take as they are instead: none is decoded or copied. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -29,18 +31,26 @@ from scenarios import make_jpeg
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _images(count: int, target_mb: float) -> list[bytes]:
-    """``count`` JPEGs of about ``target_mb`` each (4 distinct 12 MP pictures, repeated)."""
+def _images(count: int, target_mb: float, size: tuple[int, int] = (4032, 3024)) -> list[bytes]:
+    """``count`` different JPEGs of about ``target_mb`` each (at most what quality 98
+    gives): 4 distinct pictures, each repeated with a comment that makes every file
+    unique, so that the gateway's cache of recent conversions cannot answer for any."""
     distinct = []
     for seed in range(min(count, 4)):
         quality, data = 76, b""
         while quality <= 98:
-            data = make_jpeg(4032, 3024, seed=100 + seed, quality=quality)
+            data = make_jpeg(*size, seed=100 + seed, quality=quality)
             if len(data) >= target_mb * 1e6:
                 break
             quality += 2
         distinct.append(data)
-    return [distinct[i % len(distinct)] for i in range(count)]
+    return [_tagged(distinct[i % len(distinct)], i) for i in range(count)]
+
+
+def _tagged(jpeg: bytes, index: int) -> bytes:
+    """``jpeg`` with a COM segment naming ``index`` right after its SOI marker."""
+    text = b"bench image %d" % index
+    return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
 
 
 def _body(model: str, images: list[bytes]) -> bytes:
@@ -91,6 +101,7 @@ def main() -> None:
     )
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--mb", type=float, default=5.0, help="size of each image")
+    ap.add_argument("--size", default="4032x3024", help="pixels of each image, WxH")
     ap.add_argument("--routes", default="openai,anthropic")
     ap.add_argument("--port", type=int, default=18110)
     ap.add_argument("--upstream-port", type=int, default=18190)
@@ -108,10 +119,14 @@ def main() -> None:
         ),
         os.path.join(run_dir, "upstream.log"),
     )
-    images = _images(args.images, args.mb)
+    width, height = (int(n) for n in args.size.lower().split("x"))
+    images = _images(args.images, args.mb, (width, height))
     payload = sum(len(d) for d in images)
     each = payload / len(images) / 1e6
-    print(f"{len(images)} images, {payload / 1e6:.1f} MB of JPEG ({each:.2f} MB each)")
+    print(
+        f"{len(images)} images of {width}x{height}, {payload / 1e6:.1f} MB of JPEG "
+        f"({each:.2f} MB each)"
+    )
     spec = gateways.visiongate(
         run_dir,
         args.port,

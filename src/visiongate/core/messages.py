@@ -12,7 +12,7 @@ every request and never serialised directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 __all__ = [
     "ChatRequest",
@@ -40,48 +40,162 @@ class TextPart:
     kind: Literal["text"] = "text"
 
 
-@dataclass(slots=True)
 class ImagePart:
     """One image of the request.
 
     ``url`` is what the client sent: an http(s) URL or a ``data:`` URL. The image
-    pipeline (``images/ingest.py``) fills ``data`` with the image bytes when the target
-    needs them (always for data URLs, for http(s) URLs when the provider cannot fetch
-    them itself), and ``b64`` with the canonical base64 of exactly those bytes when it
-    already has it, so an untouched image is forwarded without being encoded again.
+    pipeline (``images/ingest.py``) gives the part its bytes when the target needs them:
+    fetched for http(s) URLs the provider cannot fetch itself, converted ones when the
+    image had to change, and for a data URL the client's own base64, validated but not
+    decoded (:meth:`use_base64`): :attr:`data` decodes it on first use, and an image
+    that goes upstream untouched never needs that. ``b64`` is the canonical base64 of
+    exactly those bytes when it is already known, so an image is never encoded twice.
     ``media_type``, ``width``, ``height`` and ``frames`` come from the bytes, never from
     what the client declared. ``converted`` is set when the pipeline re-encoded the
     image. ``param`` points at the part in the request, for error messages.
+
+    A plain slotted class rather than a dataclass because :attr:`data` is computed.
     """
 
-    param: str
-    detail: Literal["auto", "low", "high"] = "auto"
-    url: str | None = None
-    data: bytes | None = None
-    b64: str | None = None
-    media_type: str | None = None
-    width: int = 0
-    height: int = 0
-    frames: int = 1
-    converted: bool = False
-    kind: Literal["image"] = "image"
+    __slots__ = (
+        "_b64_at",
+        "_data",
+        "_nbytes",
+        "b64",
+        "converted",
+        "detail",
+        "frames",
+        "height",
+        "media_type",
+        "param",
+        "url",
+        "width",
+    )
+    kind: ClassVar[Literal["image"]] = "image"
+
+    def __init__(
+        self,
+        param: str,
+        detail: Literal["auto", "low", "high"] = "auto",
+        url: str | None = None,
+        data: bytes | None = None,
+        b64: str | None = None,
+        media_type: str | None = None,
+        width: int = 0,
+        height: int = 0,
+        frames: int = 1,
+        converted: bool = False,
+    ) -> None:
+        self.param = param
+        self.detail = detail
+        self.url = url
+        self._data = data
+        self.b64 = b64
+        self._b64_at = 0  # > 0: url[_b64_at:] is the canonical base64 of the bytes
+        self._nbytes = len(data) if data is not None else 0
+        self.media_type = media_type
+        self.width = width
+        self.height = height
+        self.frames = frames
+        self.converted = converted
+
+    def __repr__(self) -> str:
+        url = self.url if self.url is None or len(self.url) <= 60 else self.url[:57] + "..."
+        return (
+            f"ImagePart(param={self.param!r}, detail={self.detail!r}, url={url!r}, "
+            f"nbytes={self.nbytes}, media_type={self.media_type!r}, "
+            f"size={self.width}x{self.height}, frames={self.frames}, converted={self.converted})"
+        )
+
+    @property
+    def data(self) -> bytes | None:
+        """The image bytes; decoded from the client's base64 (and kept) on first use."""
+        if self._data is None and self._nbytes:
+            self._data = self.read_bytes()
+        return self._data
+
+    @data.setter
+    def data(self, value: bytes | None) -> None:
+        """New bytes: whatever base64 described the old ones no longer applies."""
+        self._data = value
+        self.b64 = None
+        self._b64_at = 0
+        self._nbytes = len(value) if value is not None else 0
+
+    def use_base64(self, nbytes: int, *, at: int = 0, b64: str | None = None) -> None:
+        """The bytes are ``nbytes`` long and not decoded: their validated, canonical
+        base64 is ``url[at:]`` when ``at`` is given (the client's data URL payload) and
+        ``b64`` when that is given (a copy of it, or the cleaned payload)."""
+        if not at and b64 is None:
+            raise ValueError("use_base64 needs where the base64 is: at or b64")
+        self._data = None
+        self.b64 = b64
+        self._b64_at = at
+        self._nbytes = nbytes
 
     @property
     def has_bytes(self) -> bool:
-        return self.data is not None
+        return self._nbytes > 0 or self._data is not None
 
-    def data_url(self) -> str:
-        """``data:<media_type>;base64,<b64>``, the form OpenAI-style APIs take inline."""
-        return f"data:{self.media_type};base64,{self.base64()}"
+    @property
+    def nbytes(self) -> int:
+        """Length of the bytes, known without decoding them (0 when there are none)."""
+        return self._nbytes
 
-    def base64(self) -> str:
-        """The base64 of :attr:`data`, computed once."""
-        if self.b64 is None:
-            if self.data is None:
-                raise ValueError(f"image {self.param} has no bytes yet")
+    @property
+    def source(self) -> bytes | str:
+        """What the image is held as: its bytes or, until they are decoded, the base64
+        text they come from (the client's whole data URL, or the cleaned payload). Equal
+        sources are equal images, so this keys caches of conversions."""
+        if self._data is not None:
+            return self._data
+        if self._nbytes:
+            text = self.b64 if self.b64 is not None else self.url
+            if text is not None:
+                return text
+        raise ValueError(f"image {self.param} has no bytes yet")
+
+    def read_bytes(self) -> bytes:
+        """The bytes, decoded from base64 if they are not held, without keeping them:
+        for a one-off use such as a conversion, whose result replaces them."""
+        if self._data is not None:
+            return self._data
+        if self._nbytes:
             import pybase64
 
-            self.b64 = pybase64.b64encode(self.data).decode("ascii")
+            # validate=True: pybase64's strict decoder is its fast one (the text was
+            # validated already, so it cannot fail).
+            if self.b64 is not None:
+                return pybase64.b64decode(self.b64, validate=True)
+            if self.url is not None:
+                return pybase64.b64decode(self.url[self._b64_at :], validate=True)
+        raise ValueError(f"image {self.param} has no bytes yet")
+
+    def data_url(self) -> str:
+        """``data:<media_type>;base64,<b64>``, the form OpenAI-style APIs take inline.
+
+        The client's own data URL when it is exactly that (the image was not changed,
+        its declared type is the real one, and its base64 needed no cleaning): no new
+        string of the image's size is built.
+        """
+        prefix = f"data:{self.media_type};base64,"
+        url = self.url
+        if self._b64_at == len(prefix) and url is not None and url.startswith(prefix):
+            return url
+        return prefix + self.base64()
+
+    def base64(self) -> str:
+        """The base64 of :attr:`data`: the client's (for a large image, a new slice of its
+        data URL on each call, not kept), or computed once."""
+        if self.b64 is not None:
+            return self.b64
+        if self._b64_at and self.url is not None:
+            return self.url[self._b64_at :]
+        if self._data is None:
+            raise ValueError(f"image {self.param} has no bytes yet")
+        import pybase64
+
+        self.b64 = pybase64.b64encode(self._data).decode("ascii")
         return self.b64
 
 

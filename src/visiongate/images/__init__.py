@@ -2,7 +2,7 @@
 
 :class:`ImagePipeline` is what the request service calls; the modules below it each do one
 job: ``data_url`` (strict data: URLs), ``fetch`` (http(s) and the SSRF guard), ``cache``
-(fetched bytes by content hash), ``sniff`` (format and size from the header), ``fit``
+(fetched bytes, one copy per body), ``sniff`` (format and size from the header), ``fit``
 (convert and resize per model) and ``tokens`` (per-provider token formulas).
 """
 

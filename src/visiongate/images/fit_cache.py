@@ -2,9 +2,12 @@
 
 Clients resend images all the time: a multi-turn conversation carries every earlier turn's
 images in each new request, and batch jobs reuse the same reference picture. Converting a
-photo costs tens of milliseconds of CPU; finding the earlier result costs one hash of the
-bytes (cached by CPython on the bytes object) and one comparison. The key is the source
-bytes themselves plus the plan, so a hit is exact, never a digest collision.
+photo costs tens of milliseconds of CPU; finding the earlier result costs a lookup by the
+source's length and a hash of its first and last 4 KB, then one comparison with the source
+kept in the entry. A hit is exact, never a digest collision, and a miss is cheap: hashing
+the whole source (a new string or bytes object each request) cost 2.4 ms on the event loop
+for a 12 MP photo's data URL. The source is the image's bytes or, for a data URL that was
+not decoded, the URL's text (see ``ImagePart.source``).
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ from visiongate.images.fit import FitPlan, Fitted
 
 __all__ = ["FitCache"]
 
+_EDGE = 4096  # characters or bytes of each end of the source that go into the key
+
+_Key = tuple[int, int, int, FitPlan]
+
 
 class FitCache:
-    """LRU of ``(source bytes, plan) -> (Fitted, base64)`` within a byte budget.
+    """LRU of ``(source, plan) -> (Fitted, base64)`` within a byte budget.
 
     The budget counts the source and the result, since both are held. Used from one event
     loop only, so it needs no lock.
@@ -25,7 +32,7 @@ class FitCache:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[bytes, FitPlan], tuple[Fitted, str]] = OrderedDict()
+        self._entries: OrderedDict[_Key, tuple[bytes | str, Fitted, str]] = OrderedDict()
         self._size = 0
 
     @property
@@ -35,27 +42,41 @@ class FitCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, source: bytes, plan: FitPlan) -> tuple[Fitted, str] | None:
-        key = (source, plan)
-        hit = self._entries.get(key)
-        if hit is not None:
-            self._entries.move_to_end(key)
-        return hit
+    def get(self, source: bytes | str, plan: FitPlan) -> tuple[Fitted, str] | None:
+        key = _key(source, plan)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        kept, fitted, b64 = entry
+        if kept is not source and (type(kept) is not type(source) or kept != source):
+            return None  # same length and ends, other image
+        self._entries.move_to_end(key)
+        return fitted, b64
 
-    def put(self, source: bytes, plan: FitPlan, fitted: Fitted, b64: str) -> None:
-        cost = len(source) + len(fitted.data) + len(b64)
+    def put(self, source: bytes | str, plan: FitPlan, fitted: Fitted, b64: str) -> None:
+        cost = _cost(source, fitted, b64)
         if self.max_bytes <= 0 or cost > self.max_bytes // 4:
             return  # one entry may use at most a quarter of the budget
-        key = (source, plan)
+        key = _key(source, plan)
         old = self._entries.pop(key, None)
         if old is not None:
-            self._size -= len(source) + len(old[0].data) + len(old[1])
-        self._entries[key] = (fitted, b64)
+            self._size -= _cost(*old)
+        self._entries[key] = (source, fitted, b64)
         self._size += cost
         while self._size > self.max_bytes:
-            (src, _), (done, text) = self._entries.popitem(last=False)
-            self._size -= len(src) + len(done.data) + len(text)
+            _, evicted = self._entries.popitem(last=False)
+            self._size -= _cost(*evicted)
 
     def clear(self) -> None:
         self._entries.clear()
         self._size = 0
+
+
+def _key(source: bytes | str, plan: FitPlan) -> _Key:
+    size = len(source)
+    tail = hash(source[-_EDGE:]) if size > _EDGE else 0
+    return size, hash(source[:_EDGE]), tail, plan
+
+
+def _cost(source: bytes | str, fitted: Fitted, b64: str) -> int:
+    return len(source) + len(fitted.data) + len(b64)

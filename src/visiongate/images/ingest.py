@@ -4,18 +4,20 @@ One :class:`ImagePipeline` per process, built in the app's lifespan (or by the C
 each request, :meth:`ImagePipeline.prepare` turns every :class:`ImagePart` into what the
 target model takes, in place:
 
-1. data URLs are decoded strictly; http(s) URLs are fetched through the SSRF guard, all
-   of a request's in parallel, de-duplicated and cached, unless the provider fetches
-   them itself;
+1. data URLs are validated strictly but not decoded: only their first and last bytes
+   are kept; http(s) URLs are fetched through the SSRF guard, all of a request's in
+   parallel, de-duplicated and cached, unless the provider fetches them itself;
 2. every image's bytes are identified from the header (never the declared type);
-3. images the model cannot take as they are are converted in worker threads; the rest
-   go upstream byte for byte, after a structural truncation check;
+3. images the model cannot take as they are are decoded and converted in worker
+   threads; the rest go upstream byte for byte, after a structural truncation check
+   (from the last bytes), and a data URL as the client's own base64;
 4. the request's image tokens are estimated for the model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from visiongate.core.catalog import ImageLimits, ModelEntry
 from visiongate.core.messages import ChatRequest, ImagePart
 from visiongate.errors import ImageError
 from visiongate.images.cache import ImageCache
-from visiongate.images.data_url import parse_data_url
+from visiongate.images.data_url import DataUrl, parse_data_url
 from visiongate.images.fetch import ImageFetcher, parse_http_url
 from visiongate.images.fit import FitPlan, Fitted, apply_fit, make_plan, plan_fit
 from visiongate.images.fit_cache import FitCache
@@ -35,6 +37,8 @@ from visiongate.images.sniff import (
     MEDIA_TYPES,
     ImageInfo,
     check_complete,
+    check_tail,
+    inspect_head,
     inspect_image,
 )
 from visiongate.images.tokens import estimate_image_tokens
@@ -73,6 +77,10 @@ class ImagePipeline:
         self.fitted = FitCache(settings.fit_cache_bytes)
         self.fetcher = ImageFetcher(settings)
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
+        # Conversions at once, across requests: one per core this process may run on.
+        # Pillow releases the GIL, so that keeps every core busy, while each conversion
+        # in flight holds its decoded source and pixels (~20 MB for a 12 MP photo).
+        self._fit_slots = asyncio.Semaphore(_usable_cores())
 
     async def start(self) -> None:
         """Open the fetching session (optional: the first fetch opens it too)."""
@@ -88,10 +96,11 @@ class ImagePipeline:
     async def prepare(self, request: ChatRequest, model: ModelEntry) -> ImageStats:
         """Validate, fetch, inspect and fit every ImagePart of the request for this model,
         in place. After it returns, every part has media_type/width/height set, and has
-        bytes (part.data) unless it is an http(s) URL that the model fetches itself
-        (model.image.url_passthrough and not settings.fetch_passthrough_urls); such a
-        part keeps width = height = 0 and a media type guessed from the URL's suffix
-        (None when there is none).
+        bytes (part.has_bytes; for an untouched data URL still as the client's base64,
+        decoded only if part.data is read) unless it is an http(s) URL that the model
+        fetches itself (model.image.url_passthrough and not
+        settings.fetch_passthrough_urls); such a part keeps width = height = 0 and a
+        media type guessed from the URL's suffix (None when there is none).
         Raises ImageError.
         """
         started = time.perf_counter()
@@ -107,12 +116,11 @@ class ImagePipeline:
                 code="too_many_images",
                 param="messages",
             )
-        await self._load_bytes(parts, limits, stats)
-        await self._fit_parts(parts, limits)
+        inline = await self._load_bytes(parts, limits, stats)
+        await self._fit_parts(parts, inline, limits)
         await self._fit_request_budget(parts, limits)
         for part in parts:
-            if part.data is not None:
-                stats.bytes += len(part.data)
+            stats.bytes += part.nbytes
             stats.converted += part.converted
             stats.tokens += estimate_image_tokens(part, limits)
         stats.seconds = time.perf_counter() - started
@@ -122,10 +130,12 @@ class ImagePipeline:
 
     async def _load_bytes(
         self, parts: Sequence[ImagePart], limits: ImageLimits, stats: ImageStats
-    ) -> None:
+    ) -> list[DataUrl | None]:
+        """Give every part its bytes; returns the parsed data URL of each part (or None)."""
         passthrough = limits.url_passthrough and not self.settings.fetch_passthrough_urls
         to_fetch: list[ImagePart] = []
-        for part in parts:
+        inline: list[DataUrl | None] = [None] * len(parts)
+        for i, part in enumerate(parts):
             url = part.url
             if part.data is not None:
                 self._check_given_bytes(part)
@@ -137,7 +147,8 @@ class ImagePipeline:
                 )
             elif url[:5].lower() == "data:":
                 parsed = parse_data_url(url, part.param, self.settings.max_image_bytes)
-                part.data, part.b64 = parsed.data, parsed.b64
+                part.use_base64(parsed.nbytes, at=parsed.at, b64=parsed.b64)
+                inline[i] = parsed
             else:
                 parsed_url = parse_http_url(url, part.param)
                 if passthrough:
@@ -146,6 +157,7 @@ class ImagePipeline:
                     to_fetch.append(part)
         if to_fetch:
             await _first_error(self._fetch_into(part, stats) for part in to_fetch)
+        return inline
 
     def _check_given_bytes(self, part: ImagePart) -> None:
         assert part.data is not None
@@ -197,28 +209,52 @@ class ImagePipeline:
 
     # ---------------------------------------------------------------- fit
 
-    async def _fit_parts(self, parts: Sequence[ImagePart], limits: ImageLimits) -> None:
+    async def _fit_parts(
+        self, parts: Sequence[ImagePart], inline: Sequence[DataUrl | None], limits: ImageLimits
+    ) -> None:
         many = bool(limits.many_images) and len(parts) > limits.many_images
         jobs: list[tuple[ImagePart, FitPlan]] = []
-        for part in parts:
-            if part.data is None:
+        for part, parsed in zip(parts, inline, strict=True):
+            if not part.has_bytes:
                 continue  # passed through as a URL
-            info = inspect_image(part.data, part.param, self.settings.max_image_pixels)
-            plan = plan_fit(info, len(part.data), limits, detail=part.detail, many=many)
+            info, whole = self._inspect(part, parsed)
+            plan = plan_fit(info, part.nbytes, limits, detail=part.detail, many=many)
             if plan is None:
-                check_complete(part.data, info, part.param)
+                if whole is not None:
+                    check_complete(whole, info, part.param)
+                elif parsed is not None and not check_tail(parsed.tail, parsed.nbytes, info):
+                    check_complete(part.read_bytes(), info, part.param)  # the end can't tell
                 _describe(part, info)
             else:
                 jobs.append((part, plan))
         if jobs:
             await self._run_fits(jobs)
 
+    def _inspect(self, part: ImagePart, parsed: DataUrl | None) -> tuple[ImageInfo, bytes | None]:
+        """The header facts and, when they were needed for them, all the bytes.
+
+        A data URL is judged from its first bytes when they are enough; otherwise (GIF,
+        WebP, the formats Pillow reads, a JPEG with a scan past them) its base64 is decoded
+        for the inspection and the truncation check, but not kept.
+        """
+        limit = self.settings.max_image_pixels
+        if parsed is None:
+            data = part.data or b""
+        elif len(parsed.head) >= parsed.nbytes:
+            data = parsed.head  # a short payload: its first bytes are all of it
+        else:
+            info = inspect_head(parsed.head, parsed.nbytes, part.param, limit)
+            if info is not None:
+                return info, None
+            data = part.read_bytes()
+        return inspect_image(data, part.param, limit), data
+
     async def _fit_request_budget(self, parts: Sequence[ImagePart], limits: ImageLimits) -> None:
         """Shrink the largest images when together they exceed the model's request cap."""
         cap = limits.max_request_image_bytes
-        inline = [p for p in parts if p.data is not None]
-        if not cap or sum(len(p.data or b"") for p in inline) <= cap:
+        if not cap or sum(p.nbytes for p in parts) <= cap:  # 0 for URLs passed through
             return
+        inline = [p for p in parts if p.has_bytes]
         share = cap // len(inline)
         jobs = [
             (
@@ -232,18 +268,27 @@ class ImagePipeline:
                 ),
             )
             for part in inline
-            if len(part.data or b"") > share
+            if part.nbytes > share
         ]
         await self._run_fits(jobs)
 
     async def _run_fits(self, jobs: Sequence[tuple[ImagePart, FitPlan]]) -> None:
         async def fit_one(part: ImagePart, plan: FitPlan) -> None:
-            source = part.data
-            assert source is not None
+            source = part.source  # the bytes, or the base64 not yet decoded
             hit = self.fitted.get(source, plan)
             if hit is None:
-                hit = await asyncio.to_thread(_fit_and_encode, source, plan, part.param)
-                self.fitted.put(source, plan, *hit)
+                async with self._fit_slots:
+                    # Asked again: the same image may have been converted while this
+                    # one waited (a conversation resends its earlier images).
+                    hit = self.fitted.get(source, plan)
+                    if hit is None:
+                        # Decoded here, not in the worker: pybase64 takes ~1 ms for a
+                        # 12 MP photo, and the main heap's reused pages cost less than
+                        # a worker's fresh ones.
+                        data = part.read_bytes()
+                        hit = await asyncio.to_thread(_fit_and_encode, data, plan, part.param)
+                        del data
+                        self.fitted.put(source, plan, *hit)
             _store(part, *hit)
 
         await _first_error(fit_one(part, plan) for part, plan in jobs)
@@ -275,6 +320,13 @@ def _store(part: ImagePart, fitted: Fitted, b64: str | None = None) -> None:
 def _info_of(part: ImagePart) -> ImageInfo:
     fmt = _FORMAT_OF.get(part.media_type or "", "jpeg")
     return ImageInfo(format=fmt, width=part.width, height=part.height, frames=part.frames)
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _suffix(path: str) -> str:

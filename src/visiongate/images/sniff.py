@@ -23,7 +23,15 @@ from PIL import Image, UnidentifiedImageError
 
 from visiongate.errors import ImageError
 
-__all__ = ["MEDIA_TYPES", "ImageInfo", "check_complete", "inspect_image", "register_plugins"]
+__all__ = [
+    "MEDIA_TYPES",
+    "ImageInfo",
+    "check_complete",
+    "check_tail",
+    "inspect_head",
+    "inspect_image",
+    "register_plugins",
+]
 
 MEDIA_TYPES = {
     "jpeg": "image/jpeg",
@@ -92,6 +100,34 @@ def inspect_image(data: bytes, param: str, max_pixels: int) -> ImageInfo:
         info = _webp_info(data, param)
     else:
         info = _pillow_info(data, param)
+    return _within_limits(info, param, max_pixels)
+
+
+def inspect_head(head: bytes, total: int, param: str, max_pixels: int) -> ImageInfo | None:
+    """:func:`inspect_image` from the first bytes of an image of ``total`` bytes.
+
+    Returns None when those bytes cannot tell, and then the whole image must be
+    inspected: GIF and WebP (walked to their end), the formats Pillow reads, a JPEG whose
+    first scan starts past ``head``, a PNG whose image data does. Raises what
+    :func:`inspect_image` raises.
+    """
+    if len(head) >= total:
+        return inspect_image(head, param, max_pixels)
+    if head.startswith(b"\xff\xd8\xff"):
+        width, height, scan = _jpeg_walk(head)
+        if scan == 0:
+            return None
+        info = _jpeg_info(head, param, (width, height, scan))
+    elif head.startswith(_PNG_SIGNATURE):
+        info, whole = _png_header(head, param)
+        if not whole:
+            return None
+    else:
+        return None
+    return _within_limits(info, param, max_pixels)
+
+
+def _within_limits(info: ImageInfo, param: str, max_pixels: int) -> ImageInfo:
     if info.width <= 0 or info.height <= 0:
         raise _invalid(param, "its header gives no width or height")
     if info.width * info.height > max_pixels:
@@ -126,8 +162,8 @@ def _pillow_info(data: bytes, param: str) -> ImageInfo:
     return ImageInfo(format=name, width=width, height=height)
 
 
-def _jpeg_info(data: bytes, param: str) -> ImageInfo:
-    width, height, scan = _jpeg_walk(data)
+def _jpeg_info(data: bytes, param: str, walked: tuple[int, int, int] | None = None) -> ImageInfo:
+    width, height, scan = walked or _jpeg_walk(data)
     if scan == 0:
         raise _truncated(param)
     if scan < 0:
@@ -164,21 +200,29 @@ def _jpeg_walk(data: bytes) -> tuple[int, int, int]:
 
 
 def _png_info(data: bytes, param: str) -> ImageInfo:
-    """Size from IHDR; frames from an APNG ``acTL`` chunk if one precedes the data."""
+    return _png_header(data, param)[0]
+
+
+def _png_header(data: bytes, param: str) -> tuple[ImageInfo, bool]:
+    """Size from IHDR; frames from an APNG ``acTL`` chunk if one precedes the data.
+
+    The flag says whether the chunks before the image data all lie inside ``data``
+    (when ``data`` is only the start of the file, the frame count may be unknown).
+    """
     if data[12:16] != b"IHDR" or len(data) < 33:
         raise _invalid(param, "its PNG header is corrupt")
     width = int.from_bytes(data[16:20], "big")
     height = int.from_bytes(data[20:24], "big")
     frames = 1
     pos = 33
-    while pos + 8 <= len(data):
+    while pos + 12 <= len(data):
         kind = data[pos + 4 : pos + 8]
         if kind == b"acTL":
             frames = max(1, int.from_bytes(data[pos + 8 : pos + 12], "big"))
         if kind in (b"IDAT", b"IEND"):
-            break
+            return ImageInfo("png", width, height, frames), True
         pos += 12 + int.from_bytes(data[pos : pos + 4], "big")
-    return ImageInfo("png", width, height, frames)
+    return ImageInfo("png", width, height, frames), False
 
 
 def _webp_info(data: bytes, param: str) -> ImageInfo:
@@ -280,6 +324,26 @@ def check_complete(data: bytes, info: ImageInfo, param: str) -> None:
         complete = True
     if not complete:
         raise _truncated(param)
+
+
+def check_tail(tail: bytes, total: int, info: ImageInfo) -> bool:
+    """Whether the last bytes of an image of ``total`` bytes prove it complete.
+
+    True for a JPEG whose end-of-image marker, or a PNG whose ``IEND`` chunk, lies in
+    ``tail`` after the header; False when ``tail`` cannot tell (other formats, trailing
+    data, or a truncated file), and then :func:`check_complete` must see the whole file.
+    """
+    start = total - len(tail)
+    if info.format == "jpeg":
+        found = tail.rfind(b"\xff\xd9")
+        return found != -1 and info.scan > 0 and start + found >= info.scan
+    if info.format == "png":
+        found = tail.rfind(b"IEND")
+        end = start + found
+        return (
+            found >= 4 and end >= 12 and tail[found - 4 : found] == b"\0\0\0\0" and end + 8 <= total
+        )
+    return False
 
 
 def _boxes_complete(data: bytes) -> bool:

@@ -56,7 +56,7 @@ _DEFAULT_HOST = HostProfile()
 
 
 def _image_to_openai(part: ImagePart) -> dict[str, Any]:
-    if part.data is not None:
+    if part.has_bytes:
         if not part.media_type:
             raise GatewayError(f"image {part.param} reached the provider without a media type")
         url = part.data_url()

@@ -1,4 +1,4 @@
-"""The fetched-image cache: content-addressed, byte-budgeted LRU, per-URL TTL."""
+"""The fetched-image cache: one copy per body, byte-budgeted LRU, URL cap, per-URL TTL."""
 
 from __future__ import annotations
 
@@ -78,3 +78,34 @@ def test_expired_urls_are_swept_on_put() -> None:
     clock.now += 11
     cache.put("fresh", b"f" * 10)
     assert len(cache) == 1 and cache.size == 10
+
+
+def test_bodies_of_the_same_length_are_shared_only_when_equal() -> None:
+    cache = ImageCache(max_bytes=1000, ttl=60)
+    cache.put("a", b"\xff\xd8" + b"a" * 98)
+    cache.put("b", b"\xff\xd8" + b"b" * 98)  # same length, same start, other bytes
+    cache.put("c", b"\xff\xd8" + b"a" * 98)
+    assert cache.size == 200
+    assert cache.get("a") is cache.get("c") and cache.get("b") == b"\xff\xd8" + b"b" * 98
+
+
+def test_the_number_of_urls_is_capped_oldest_first() -> None:
+    cache = ImageCache(max_bytes=1000, ttl=600, max_urls=3)
+    body = b"p" * 100
+    for i in range(5):  # one image behind ever new cache-busting URLs
+        cache.put(f"https://img/p.png?v={i}", body)
+    assert len(cache) == 3 and cache.size == 100
+    assert cache.get("https://img/p.png?v=1") is None
+    assert cache.get("https://img/p.png?v=4") == body
+
+
+def test_a_url_dropped_by_the_cap_frees_a_body_nothing_else_uses() -> None:
+    cache = ImageCache(max_bytes=1000, ttl=600, max_urls=2)
+    for name in ("x", "y", "z"):
+        cache.put(name, name.encode() * 100)
+    assert len(cache) == 2 and cache.size == 200 and cache.get("x") is None
+
+
+def test_the_url_cap_follows_the_byte_budget_by_default() -> None:
+    assert ImageCache(max_bytes=128 * 1024 * 1024, ttl=600).max_urls == 8192
+    assert ImageCache(max_bytes=1000, ttl=600).max_urls == 1024

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from aiohttp import web
+from PIL import Image
 
 from tests.support.background import BackgroundApp
 from tests.support.images import data_url, make_image
@@ -16,7 +17,7 @@ from tests.unit.images.servers import HITS, PNG, image_host
 from visiongate.core.catalog import ImageLimits, ModelEntry
 from visiongate.core.messages import ChatRequest, ImagePart, Message, TextPart
 from visiongate.errors import ImageError
-from visiongate.images import ImagePipeline, ImageStats
+from visiongate.images import ImagePipeline, ImageStats, ingest
 from visiongate.images.sniff import register_plugins
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,8 +50,10 @@ async def test_an_untouched_data_url_is_forwarded_byte_for_byte(model: Model) ->
     jpeg = make_image("JPEG", (640, 480))
     url = data_url(jpeg, "image/jpeg")
     stats, (part,) = await prepare(request_with(url), model("gpt-4o"))
-    assert part.data == jpeg
-    assert part.b64 == url.split(",", 1)[1]  # the client's base64, not re-encoded
+    assert part.source == url.split(",", 1)[1]  # still the client's base64: not decoded
+    assert part.data_url() is url  # forwarded as the very string the client sent
+    assert part.base64() == url.split(",", 1)[1]  # the client's base64, not re-encoded
+    assert part.data == jpeg  # decoded only when something asks for the bytes
     assert (part.media_type, part.width, part.height, part.converted) == (
         "image/jpeg", 640, 480, False,
     )  # fmt: skip
@@ -58,11 +61,76 @@ async def test_an_untouched_data_url_is_forwarded_byte_for_byte(model: Model) ->
     assert stats.seconds > 0
 
 
-async def test_a_wrong_declared_image_type_is_corrected_from_the_bytes(model: Model) -> None:
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+async def test_a_large_untouched_data_url_is_judged_from_its_ends(
+    model: Model, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = photo((1400, 1000), fmt)
+    assert len(image) > 200_000  # several validation pieces: only the ends are kept
+    url = data_url(image, f"image/{fmt.lower()}")
+    seen = whole_file_checks(monkeypatch)
+    stats, (part,) = await prepare(request_with(url), model("gpt-4o"))
+    assert seen == []  # neither inspected nor checked as a whole
+    assert part.source is url and part.data_url() is url
+    assert (part.width, part.height, stats.bytes) == (1400, 1000, len(image))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+async def test_a_large_truncated_data_url_is_refused(model: Model, fmt: str) -> None:
+    image = photo((1400, 1000), fmt)
+    url = data_url(image[: len(image) * 3 // 4], f"image/{fmt.lower()}")
+    with pytest.raises(ImageError) as info:
+        await prepare(request_with(url), model("gpt-4o"))
+    assert info.value.code == "invalid_image"
+    assert "truncated" in info.value.message
+
+
+def whole_file_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the length of every image the pipeline inspects or checks as a whole."""
+    seen: list[int] = []
+    for name in ("inspect_image", "check_complete"):
+        real = getattr(ingest, name)
+
+        def spy(data: bytes, *args: object, _real: Callable[..., object] = real) -> object:
+            seen.append(len(data))
+            return _real(data, *args)
+
+        monkeypatch.setattr(ingest, name, spy)
+    return seen
+
+
+async def test_trailing_bytes_after_a_large_jpeg_are_accepted(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = whole_file_checks(monkeypatch)
+    image = photo((1000, 700)) + bytes(200_000)
+    url = data_url(image, "image/jpeg")
+    _, (part,) = await prepare(request_with(url), model("gpt-4o"))
+    assert (part.width, part.height, part.converted) == (1000, 700, False)
+    # The end-of-image marker is not in the last bytes, so the whole file was checked,
+    # and then dropped: the part still holds only the client's base64.
+    assert seen == [len(image)] and part.source is url
+
+
+async def test_a_jpeg_whose_scan_starts_past_the_first_bytes_is_inspected_whole(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big_exif = Image.Exif()
+    big_exif[0x010E] = "x" * 60_000  # ImageDescription
+    seen = whole_file_checks(monkeypatch)
+    image = photo((1400, 1000), exif=big_exif, icc_profile=bytes(30_000))
+    assert image.find(b"\xff\xda") > 65_536  # past the first bytes that are kept
+    url = data_url(image, "image/jpeg")
+    _, (part,) = await prepare(request_with(url), model("gpt-4o"))
+    assert (part.width, part.height, part.converted) == (1400, 1000, False)
+    assert seen == [len(image), len(image)] and part.source is url
+
+
+async def test_a_wrong_declared_type_is_rebuilt_in_the_url_sent_upstream(model: Model) -> None:
     jpeg = make_image("JPEG")
-    _, (part,) = await prepare(request_with(data_url(jpeg, "image/png")), model(CLAUDE))
-    assert part.media_type == "image/jpeg"
-    assert part.data == jpeg and not part.converted
+    url = data_url(jpeg, "image/png")
+    _, (part,) = await prepare(request_with(url), model("gpt-4o"))
+    assert part.data_url() == url.replace("image/png", "image/jpeg", 1)
 
 
 async def test_a_non_image_declared_type_is_refused(model: Model) -> None:
@@ -105,7 +173,7 @@ async def test_conversions_are_counted_and_drop_the_stale_base64(model: Model) -
     assert bmp.b64 == base64.b64encode(bmp.data or b"").decode()  # the new bytes', not stale
     assert (heic.media_type, heic.width, heic.height) == ("image/jpeg", 120, 80)
     assert heic.base64() == base64.b64encode(heic.data or b"").decode()
-    assert not png.converted and png.b64 is not None
+    assert not png.converted and png.base64() == base64.b64encode(png.data or b"").decode()
     assert stats.converted == 2
     assert stats.bytes == sum(len(p.data or b"") for p in (bmp, heic, png))
 

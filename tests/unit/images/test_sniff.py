@@ -7,12 +7,19 @@ import struct
 import zlib
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from tests.support.images import make_image
 from tests.unit.images.helpers import photo
 from visiongate.errors import ImageError
-from visiongate.images.sniff import check_complete, inspect_image, register_plugins
+from visiongate.images.sniff import (
+    ImageInfo,
+    check_complete,
+    check_tail,
+    inspect_head,
+    inspect_image,
+    register_plugins,
+)
 
 PARAM = "messages[0].content[0].image_url.url"
 LIMIT = 100_000_000
@@ -227,3 +234,76 @@ def test_a_jpeg_with_a_broken_marker_is_corrupt() -> None:
     second = 4 + int.from_bytes(data[4:6], "big")  # the segment after APP0
     data[second] = 0x00  # no longer starts with 0xFF
     assert "corrupt" in invalid(bytes(data)).message
+
+
+# ---------------------------------------------------------------- from the ends only
+
+
+def test_a_jpeg_or_png_is_identified_from_its_first_bytes() -> None:
+    for data in (photo((300, 200), "JPEG"), photo((300, 200), "PNG")):
+        head = data[:2000]
+        assert inspect_head(head, len(data), PARAM, LIMIT) == inspect(data)
+
+
+def test_first_bytes_that_end_before_the_image_data_cannot_tell() -> None:
+    jpeg = photo((300, 200), "JPEG", icc_profile=bytes(5000))
+    text = PngImagePlugin.PngInfo()
+    text.add_text("comment", "x" * 5000)  # a chunk before the image data
+    png = photo((300, 200), "PNG", pnginfo=text)
+    assert inspect_head(jpeg[:3000], len(jpeg), PARAM, LIMIT) is None
+    assert inspect_head(png[:3000], len(png), PARAM, LIMIT) is None
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "BMP"])
+def test_other_formats_need_the_whole_file(fmt: str) -> None:
+    data = photo((300, 200), fmt)
+    assert inspect_head(data[:1000], len(data), PARAM, LIMIT) is None
+    assert inspect_head(data, len(data), PARAM, LIMIT) == inspect(data)  # all of it: fine
+
+
+def test_the_first_bytes_still_refuse_bombs_and_broken_markers() -> None:
+    data = photo((300, 200), "JPEG")
+    with pytest.raises(ImageError, match="pixels"):
+        inspect_head(data[:2000], len(data), PARAM, 300 * 200 - 1)
+    broken = bytearray(data)
+    broken[4 + int.from_bytes(broken[4:6], "big")] = 0x00
+    with pytest.raises(ImageError, match="corrupt"):
+        inspect_head(bytes(broken[:2000]), len(data), PARAM, LIMIT)
+
+
+def test_an_animated_png_counts_its_frames_from_the_first_bytes() -> None:
+    first, *rest = _frames(3)
+    buf = io.BytesIO()
+    first.save(buf, "PNG", save_all=True, append_images=rest)
+    data = buf.getvalue()
+    info = inspect_head(data[:200], len(data), PARAM, LIMIT)
+    assert info is not None and info.frames == 3
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_the_last_bytes_prove_a_complete_file(fmt: str) -> None:
+    data = photo((300, 200), fmt)
+    info = inspect(data)
+    assert check_tail(data[-4096:], len(data), info)
+    assert not check_tail(data[: len(data) // 2][-4096:], len(data) // 2, info)  # cut
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_last_bytes_without_the_end_marker_cannot_tell(fmt: str) -> None:
+    data = photo((300, 200), fmt) + bytes(10_000)  # trailing data: complete, but not provably
+    info = inspect(data)
+    assert not check_tail(data[-4096:], len(data), info)
+    check_complete(data, info, PARAM)
+
+
+def test_a_jpeg_end_marker_before_the_scan_does_not_count() -> None:
+    # An EXIF thumbnail ends with its own end-of-image marker, before the main scan.
+    info = ImageInfo("jpeg", 10, 10, scan=50)
+    tail = b"\xff\xd9" + bytes(8)
+    assert not check_tail(tail, 40 + len(tail), info)  # the marker is at offset 40
+    assert check_tail(tail, 90 + len(tail), info)  # at offset 90, after the scan starts
+
+
+def test_other_formats_are_never_proven_from_their_last_bytes() -> None:
+    data = photo((300, 200), "GIF")
+    assert not check_tail(data, len(data), inspect(data))
