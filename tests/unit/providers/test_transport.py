@@ -31,7 +31,7 @@ class Server:
         self.handler = handler
         self.connections = 0
         self.requests: list[bytes] = []
-        self.closed_by_client = asyncio.Event()
+        self.client_left = asyncio.Event()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -39,7 +39,7 @@ class Server:
         try:
             await self.handler(reader, writer, number)
         except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+            self.client_left.set()
         finally:
             writer.close()
 
@@ -265,12 +265,11 @@ async def test_stream_chunks_arrive_as_sent_and_close_drops_the_connection() -> 
             await server.read_request(reader)
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
             writer.write(b"transfer-encoding: chunked\r\n\r\n")
-            for i in range(100):
+            for i in range(500):  # 5 s of events unless the client leaves
                 event = b"data: %d\n\n" % i
                 writer.write(b"%x\r\n%s\r\n" % (len(event), event))
-                await writer.drain()
+                await writer.drain()  # raises once the client has closed the connection
                 await asyncio.sleep(0.01)
-            server.closed_by_client.set()  # not reached when the client leaves
 
         return handle
 
@@ -281,9 +280,9 @@ async def test_stream_chunks_arrive_as_sent_and_close_drops_the_connection() -> 
         chunks = response.iter_chunks()
         assert await anext(chunks) == b"data: 0\n\n"
         assert await anext(chunks) == b"data: 1\n\n"
+        assert not server.client_left.is_set()
         response.close()
-        await asyncio.sleep(0.2)
-        assert not server.closed_by_client.is_set()
+        await asyncio.wait_for(server.client_left.wait(), 2)
         await http.close()
 
 
