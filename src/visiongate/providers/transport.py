@@ -444,8 +444,17 @@ class HttpClient:
         if self._closed:
             conn.close()
             return
-        conn.idle_since = conn.loop.time()
-        self._idle.setdefault(key, []).append(conn)
+        now = conn.loop.time()
+        conn.idle_since = now
+        idle = self._idle.setdefault(key, [])
+        if idle and (idle[0].closed or now - idle[0].idle_since > self.keepalive):
+            # Reuse takes from the top, so after a burst the bottom of the stack can sit
+            # unused: drop what the server closed or what has idled too long.
+            for stale in idle:
+                if not stale.closed and now - stale.idle_since > self.keepalive:
+                    stale.close()
+            idle[:] = [c for c in idle if not c.closed]
+        idle.append(conn)
 
     async def close(self) -> None:
         """Close idle connections; answers still being read close when they are done."""

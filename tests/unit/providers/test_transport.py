@@ -124,6 +124,33 @@ async def test_connections_are_kept_alive_and_reused() -> None:
         await http.close()
 
 
+async def test_idle_connections_past_keepalive_are_closed_not_kept() -> None:
+    """After a burst, connections at the bottom of the pool that outlived ``keepalive``
+    are closed when the next one is parked, not held open for ever."""
+
+    def make(server: Server) -> Handler:
+        async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
+            while True:
+                body = await server.read_request(reader)
+                writer.write(answer(body))
+
+        return handle
+
+    async with serving(make) as (server, url):
+        http = HttpClient(connect_timeout=2, read_timeout=2, keepalive=0.3)
+        burst = await asyncio.gather(*(http.post(url, b"x", {}) for _ in range(4)))
+        for response in burst:
+            await response.read()
+        await asyncio.sleep(0.15)
+        await (await http.post(url, b"y", {})).read()  # the top one, reused and fresh again
+        await asyncio.sleep(0.2)  # the three below it are now past keepalive
+        await (await http.post(url, b"z", {})).read()
+        assert server.connections == 4  # nothing new was opened
+        await asyncio.wait_for(server.client_left.wait(), 2)
+        assert sum(len(conns) for conns in http._idle.values()) == 1
+        await http.close()
+
+
 async def test_chunked_and_gzip_bodies_on_one_connection() -> None:
     payload = b'{"text": "' + b"abc" * 5000 + b'"}'
     packed = gzip.compress(payload)
