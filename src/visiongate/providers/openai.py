@@ -14,7 +14,6 @@ I/O: :class:`OpenAIProvider`.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -50,6 +49,8 @@ __all__ = [
 ]
 
 _DEFAULT_HOST = HostProfile()
+# How long a stream's body may take to end after [DONE] before its connection is dropped.
+_DRAIN_AFTER_DONE_S = 1.0
 
 
 # ---------------------------------------------------------------- internal -> OpenAI
@@ -283,27 +284,28 @@ class OpenAIProvider(HttpProvider):
             self._raise_for_body(data if isinstance(data, dict) else {}, model)
             raise UpstreamError(f"{self.name} answered a stream request without a stream")
         state = _StreamState()
-        read_all = False
+        events = self.events(response)
         try:
-            async with contextlib.aclosing(self.events(response)) as events:
-                async for event in events:
-                    if event.data.strip() == "[DONE]":
-                        state.done = True
-                        break
-                    for delta in self._deltas(event.data, model):
-                        out = state.take(delta)
-                        if out is not None:
-                            yield out
-            read_all = True
+            async for event in events:
+                if event.data.strip() == "[DONE]":
+                    state.done = True
+                    break
+                for delta in self._deltas(event.data, model):
+                    out = state.take(delta)
+                    if out is not None:
+                        yield out
+            if not (state.done or state.held):
+                raise UpstreamError(f"{self.name} ended the stream before the answer was complete")
+            for delta in state.final():
+                yield delta
+            if state.done:
+                # The client already has everything but [DONE]; the body's chunked end
+                # normally follows at once, and reading it keeps the connection pooled.
+                await response.discard(_DRAIN_AFTER_DONE_S)
         finally:
-            # Closing (not releasing) drops the connection, so a client that went away
-            # also stops the upstream generating.
-            if not read_all:
-                response.close()
-        if not (state.done or state.held):
-            raise UpstreamError(f"{self.name} ended the stream before the answer was complete")
-        for delta in state.final():
-            yield delta
+            # Releases the connection, or drops it when the body did not end: a client
+            # that went away mid-stream also stops the upstream generating.
+            await events.aclose()
 
     def _deltas(self, text: str, model: ModelEntry) -> list[StreamDelta]:
         try:

@@ -321,6 +321,33 @@ class Response:
                 return
             await conn.wait(self._timeout)
 
+    async def discard(self, timeout: float) -> None:
+        """Read and drop the rest of the body for at most ``timeout`` seconds, then
+        release: the connection goes back to the pool if the body ended in time.
+
+        For an answer the caller has read enough of (an SSE stream after ``[DONE]``,
+        whose chunked end usually follows at once): dropping the connection instead
+        would cost the next request a new connection and, over TLS, a handshake.
+        """
+        conn = self._conn
+        if conn is None:
+            return
+        loop = conn.loop
+        deadline = loop.time() + timeout
+        try:
+            while not conn.complete:
+                if conn.chunks:
+                    conn.take()
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                await conn.wait(left)
+        except (TimeoutError, TransportError):
+            pass
+        if conn.chunks:
+            conn.take()
+        self.release()
+
     def release(self) -> None:
         """Hand the connection back to the pool if the answer was read to its end and the
         upstream keeps connections; otherwise close it."""

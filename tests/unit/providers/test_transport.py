@@ -313,6 +313,41 @@ async def test_stream_chunks_arrive_as_sent_and_close_drops_the_connection() -> 
         await http.close()
 
 
+async def test_discard_keeps_a_connection_whose_body_ends_soon_drops_one_that_hangs() -> None:
+    def make(server: Server) -> Handler:
+        async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
+            while True:
+                await server.read_request(reader)
+                writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                writer.write(b"e\r\ndata: [DONE]\n\n\r\n")
+                await writer.drain()
+                if len(server.requests) < 3:
+                    await asyncio.sleep(0.05)  # the end comes a moment later
+                    writer.write(b"0\r\n\r\n")
+                else:  # the end never comes; the server notices when the client leaves
+                    if not await reader.read(1):
+                        server.client_left.set()
+                    return
+
+        return handle
+
+    async with serving(make) as (server, url):
+        http = client()
+        for _ in range(2):
+            response = await http.post(url, b"", {})
+            assert await anext(response.iter_chunks()) == b"data: [DONE]\n\n"
+            await response.discard(1.0)
+        assert server.connections == 1  # the first connection served both
+        response = await http.post(url, b"", {})
+        await anext(response.iter_chunks())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await response.discard(0.2)
+        assert loop.time() - started < 1
+        await asyncio.wait_for(server.client_left.wait(), 2)  # dropped, not pooled
+        await http.close()
+
+
 async def test_interim_answers_are_skipped_and_error_statuses_returned() -> None:
     def make(server: Server) -> Handler:
         async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
