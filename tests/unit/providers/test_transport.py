@@ -75,6 +75,17 @@ def answer(body: bytes, *extra: bytes) -> bytes:
     return head + b"content-length: %d\r\n\r\n" % len(body) + body
 
 
+def echo(server: Server) -> Handler:
+    """A keep-alive server that answers every request with its own body."""
+
+    async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
+        while True:
+            body = await server.read_request(reader)
+            writer.write(answer(body))
+
+    return handle
+
+
 def client(**options: float) -> HttpClient:
     return HttpClient(
         connect_timeout=options.get("connect", 2.0), read_timeout=options.get("read", 2.0)
@@ -104,15 +115,7 @@ async def test_request_line_headers_and_body_reach_the_server() -> None:
 
 
 async def test_connections_are_kept_alive_and_reused() -> None:
-    def make(server: Server) -> Handler:
-        async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
-            while True:
-                body = await server.read_request(reader)
-                writer.write(answer(body))
-
-        return handle
-
-    async with serving(make) as (server, url):
+    async with serving(echo) as (server, url):
         http = client()
         for i in range(5):
             response = await http.post(url, b"%d" % i, {})
@@ -128,15 +131,7 @@ async def test_idle_connections_past_keepalive_are_closed_not_kept() -> None:
     """After a burst, connections at the bottom of the pool that outlived ``keepalive``
     are closed when the next one is parked, not held open for ever."""
 
-    def make(server: Server) -> Handler:
-        async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
-            while True:
-                body = await server.read_request(reader)
-                writer.write(answer(body))
-
-        return handle
-
-    async with serving(make) as (server, url):
+    async with serving(echo) as (server, url):
         http = HttpClient(connect_timeout=2, read_timeout=2, keepalive=0.3)
         burst = await asyncio.gather(*(http.post(url, b"x", {}) for _ in range(4)))
         for response in burst:
@@ -420,15 +415,7 @@ async def test_tls_is_verified(
     served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     served.load_cert_chain(cert, key)
 
-    def make(server: Server) -> Handler:
-        async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
-            while True:
-                body = await server.read_request(reader)
-                writer.write(answer(body))
-
-        return handle
-
-    async with serving(make, tls=served) as (server, url):
+    async with serving(echo, tls=served) as (server, url):
         assert url.startswith("https://")
         trusting = HttpClient(
             connect_timeout=2,
