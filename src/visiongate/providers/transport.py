@@ -142,14 +142,11 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.complete:
             return
-        if self.headers_done and self.until_close and self.decoder is None:
-            # A body without a length ends where the connection does (RFC 9112 6.3).
-            self.complete = True
-            self._wake()
-            return
         if self.headers_done and self.until_close:
+            # A body without a length ends where the connection does (RFC 9112 6.3).
             try:
-                self._push(self.decoder.flush())  # type: ignore[union-attr]
+                if self.decoder is not None:
+                    self._push(self.decoder.flush())
                 self.complete = True
                 self._wake()
                 return
@@ -436,7 +433,7 @@ class HttpClient:
                 conn = idle.pop()
                 if conn.closed:
                     continue
-                if now - conn.idle_since > self.keepalive:
+                if self._expired(conn, now):
                     conn.close()
                     continue
                 return conn, True
@@ -467,6 +464,9 @@ class HttpClient:
             raise TransportError(f"could not connect ({type(exc).__name__})") from exc
         return conn
 
+    def _expired(self, conn: _Connection, now: float) -> bool:
+        return now - conn.idle_since > self.keepalive
+
     def _park(self, key: tuple[bool, str, int], conn: _Connection) -> None:
         if self._closed:
             conn.close()
@@ -474,11 +474,11 @@ class HttpClient:
         now = conn.loop.time()
         conn.idle_since = now
         idle = self._idle.setdefault(key, [])
-        if idle and (idle[0].closed or now - idle[0].idle_since > self.keepalive):
+        if idle and (idle[0].closed or self._expired(idle[0], now)):
             # Reuse takes from the top, so after a burst the bottom of the stack can sit
             # unused: drop what the server closed or what has idled too long.
             for stale in idle:
-                if not stale.closed and now - stale.idle_since > self.keepalive:
+                if not stale.closed and self._expired(stale, now):
                     stale.close()
             idle[:] = [c for c in idle if not c.closed]
         idle.append(conn)
