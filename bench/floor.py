@@ -35,12 +35,13 @@ class Floor:
         if dict(scope["headers"]).get(b"authorization") != self.auth:
             await self._reply(send, 401, b'{"error":{"message":"bad key"}}')
             return
-        body = b""
+        pieces = []
         while True:
             message = await receive()
-            body += message.get("body", b"")
+            pieces.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
+        body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         data = orjson.loads(body)
         if not isinstance(data, dict) or "model" not in data:
             await self._reply(send, 400, b'{"error":{"message":"bad body"}}')

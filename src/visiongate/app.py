@@ -23,6 +23,7 @@ import traceback
 from typing import Any
 
 from visiongate.api.chat import CHAT_PATHS, ChatEndpoint
+from visiongate.api.heap import keep_large_blocks
 from visiongate.api.lazy import ASGIApp, LazyApp
 from visiongate.api.operations import OPERATIONS_PATHS, Operations
 from visiongate.observability.logging import configure_logging
@@ -93,6 +94,7 @@ def factory() -> Gateway:
     """For ``uvicorn --factory`` and worker processes: settings from file + environment."""
     settings = load_settings()
     configure_logging(settings.log_level)
+    keep_large_blocks()  # large request buffers reused, not faulted in anew (heap.py)
     gateway = Gateway(settings)
     _settle_gc()
     return gateway
