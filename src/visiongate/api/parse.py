@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from visiongate.api.cut import cut_data_urls, put_back
 from visiongate.core.messages import (
     ChatRequest,
     ImagePart,
@@ -60,9 +61,22 @@ def _bad(message: str, param: str | None, code: str = "invalid_request_error") -
 
 
 def parse_body(body: bytes | bytearray) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 saying what is wrong with it."""
+    """The request body as a JSON object, or a 400 saying what is wrong with it.
+
+    Large data URLs come back as ``bytes`` rather than ``str`` (cut.py): parsing them is
+    most of what a large body costs, and they need none of it.
+    """
     if not body:
         raise _bad("The request body is empty; send a JSON object.", None)
+    skeleton, urls = cut_data_urls(body)
+    if urls:
+        try:
+            data = orjson.loads(skeleton)
+        except orjson.JSONDecodeError:
+            pass  # parsed again below, for the error's position in the body as sent
+        else:
+            if put_back(data, urls):
+                return data
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -141,7 +155,7 @@ def _image_part(item: dict[str, Any], role: str, param: str) -> ImagePart:
         raise _bad(
             "An image_url part needs an 'image_url' object with a 'url'.", f"{param}.image_url"
         )
-    if not isinstance(url, str) or not url:
+    if not isinstance(url, str | bytes) or not url:  # bytes: a data URL cut out (cut.py)
         raise _bad(
             "'image_url.url' must be a non-empty string.",
             f"{param}.image_url.url",

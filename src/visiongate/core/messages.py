@@ -43,7 +43,10 @@ class TextPart:
 class ImagePart:
     """One image of the request.
 
-    ``url`` is what the client sent: an http(s) URL or a ``data:`` URL. The image
+    ``url`` is what the client sent: an http(s) URL or a ``data:`` URL, the latter as
+    ASCII ``bytes`` when a large one was cut out of the body before parsing
+    (``api/cut.py``); ``b64``, :meth:`base64` and :meth:`data_url` are then bytes too,
+    and adapters put them in their payloads as they are. The image
     pipeline (``images/ingest.py``) gives the part its bytes when the target needs them:
     fetched for http(s) URLs the provider cannot fetch itself, converted ones when the
     image had to change, and for a data URL the client's own base64, validated but not
@@ -77,9 +80,9 @@ class ImagePart:
         self,
         param: str,
         detail: Literal["auto", "low", "high"] = "auto",
-        url: str | None = None,
+        url: str | bytes | None = None,
         data: bytes | None = None,
-        b64: str | None = None,
+        b64: str | bytes | None = None,
         media_type: str | None = None,
         width: int = 0,
         height: int = 0,
@@ -100,7 +103,9 @@ class ImagePart:
         self.converted = converted
 
     def __repr__(self) -> str:
-        url = self.url if self.url is None or len(self.url) <= 60 else self.url[:57] + "..."
+        url: str | bytes | None = self.url
+        if url is not None and len(url) > 60:
+            url = url[:57] + (b"..." if isinstance(url, bytes) else "...")
         return (
             f"ImagePart(param={self.param!r}, detail={self.detail!r}, url={url!r}, "
             f"nbytes={self.nbytes}, media_type={self.media_type!r}, "
@@ -122,7 +127,7 @@ class ImagePart:
         self._b64_at = 0
         self._nbytes = len(value) if value is not None else 0
 
-    def use_base64(self, nbytes: int, *, at: int = 0, b64: str | None = None) -> None:
+    def use_base64(self, nbytes: int, *, at: int = 0, b64: str | bytes | None = None) -> None:
         """The bytes are ``nbytes`` long and not decoded: their validated, canonical
         base64 is ``url[at:]`` when ``at`` is given (the client's data URL payload) and
         ``b64`` when that is given (a copy of it, or the cleaned payload)."""
@@ -171,7 +176,7 @@ class ImagePart:
                 return pybase64.b64decode(self.url[self._b64_at :], validate=True)
         raise ValueError(f"image {self.param} has no bytes yet")
 
-    def data_url(self) -> str:
+    def data_url(self) -> str | bytes:
         """``data:<media_type>;base64,<b64>``, the form OpenAI-style APIs take inline.
 
         The client's own data URL when it is exactly that (the image was not changed,
@@ -180,11 +185,17 @@ class ImagePart:
         """
         prefix = f"data:{self.media_type};base64,"
         url = self.url
-        if self._b64_at == len(prefix) and url is not None and url.startswith(prefix):
-            return url
-        return prefix + self.base64()
+        if self._b64_at == len(prefix) and url is not None:
+            if isinstance(url, str) and url.startswith(prefix):
+                return url
+            if isinstance(url, bytes) and url.startswith(prefix.encode()):
+                return url
+        b64 = self.base64()
+        if isinstance(b64, bytes):
+            return prefix.encode() + b64
+        return prefix + b64
 
-    def base64(self) -> str:
+    def base64(self) -> str | bytes:
         """The base64 of :attr:`data`: the client's (for a large image, a new slice of its
         data URL on each call, not kept), or computed once."""
         if self.b64 is not None:

@@ -11,7 +11,8 @@ that takes bare base64 needs exactly that string; a larger one is validated piec
 straight out of the URL, so that neither a copy of it nor its decoded bytes are ever held
 whole. Whitespace is removed (with a second pass) only when the first validation fails.
 The declared media type is only checked to be an image type: what the bytes really are is
-decided by :mod:`visiongate.images.sniff`.
+decided by :mod:`visiongate.images.sniff`. A URL may come as ASCII ``bytes`` (cut out of the
+request body unparsed, ``api/cut.py``); everything above holds for it the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = ["DataUrl", "parse_data_url"]
 
 _PREFIX = "data:"
 _WHITESPACE = " \t\r\n\f\v"
+_CONTROL = bytes(range(32))
 # Characters of base64 per validated piece (196,608 decoded bytes): a multiple of 4, so
 # every piece but the last is complete on its own.
 _PIECE = 262_144
@@ -49,27 +51,28 @@ class DataUrl:
 
     declared_type: str
     at: int
-    b64: str | None
+    b64: str | bytes | None
     nbytes: int
     head: bytes
     tail: bytes
 
 
-def parse_data_url(url: str, param: str, max_bytes: int) -> DataUrl:
+def parse_data_url(url: str | bytes, param: str, max_bytes: int) -> DataUrl:
     """Validate ``data:image/<fmt>[;<param>=<value>...];base64,<payload>``.
 
     Raises ImageError ``invalid_image_url`` when the URL is not of that form, declares a
     type that is not ``image/*``, or carries anything outside the base64 alphabet, and
     ``image_too_large`` when the decoded bytes exceed ``max_bytes``.
     """
-    comma = url.find(",")
-    if comma < 0 or url[:5].lower() != _PREFIX:
+    comma = url.find("," if isinstance(url, str) else b",")
+    header = url[:comma] if isinstance(url, str) else url[:comma].decode("latin-1")
+    if comma < 0 or header[:5].lower() != _PREFIX:
         raise ImageError(
             "The image data URL is malformed: expected data:image/<format>;base64,<data>.",
             code="invalid_image_url",
             param=param,
         )
-    declared, *options = url[5:comma].split(";")
+    declared, *options = header[5:].split(";")
     declared = declared.strip().lower()
     if not options or options[-1].strip().lower() != "base64":
         raise ImageError(
@@ -92,7 +95,7 @@ def parse_data_url(url: str, param: str, max_bytes: int) -> DataUrl:
     checked = _validate(url, at)
     if checked is None:
         # Slow path: tolerate whitespace (line-wrapped base64) and missing padding.
-        compact = _compact(url[at:])
+        compact = _compact(_text(url[at:], param))
         checked = _validate(compact, 0)
         if checked is None:
             raise ImageError(
@@ -115,7 +118,7 @@ def parse_data_url(url: str, param: str, max_bytes: int) -> DataUrl:
     return DataUrl(declared_type=declared, at=at, b64=b64, nbytes=nbytes, head=head, tail=tail)
 
 
-def _validate(text: str, at: int) -> tuple[str | None, int, bytes, bytes] | None:
+def _validate(text: str | bytes, at: int) -> tuple[str | bytes | None, int, bytes, bytes] | None:
     """Strictly decode ``text[at:]``; None when it is not canonical base64, else its copy
     if one was made, the decoded length, and the first and last decoded bytes.
 
@@ -135,7 +138,7 @@ def _validate(text: str, at: int) -> tuple[str | None, int, bytes, bytes] | None
         nbytes = 0
         for pos in range(at, end, _PIECE):
             piece = text[pos : pos + _PIECE]
-            if pos + _PIECE < end and piece[-1] == "=":
+            if pos + _PIECE < end and piece[-1:] in ("=", b"="):
                 return None  # padding in the middle
             previous, last = last, pybase64.b64decode(piece, validate=True)
             nbytes += len(last)
@@ -146,6 +149,22 @@ def _validate(text: str, at: int) -> tuple[str | None, int, bytes, bytes] | None
     if len(last) < _TAIL:
         last = previous[len(last) - _TAIL :] + last
     return None, nbytes, head, last[-_TAIL:]
+
+
+def _text(payload: str | bytes, param: str) -> str:
+    """A payload cut out of the body as bytes, as the string JSON would have made of it:
+    no JSON escapes are in it (cut.py leaves those in the body), but raw control
+    characters, which JSON refuses in a string, may be."""
+    if isinstance(payload, str):
+        return payload
+    if len(payload.translate(None, _CONTROL)) != len(payload):
+        raise ImageError(
+            "The image data URL holds a raw control character (a line break?), which a "
+            "JSON string may not: escape it, or send the base64 on one line.",
+            code="invalid_image_url",
+            param=param,
+        )
+    return payload.decode("utf-8", "replace")
 
 
 def _compact(payload: str) -> str:

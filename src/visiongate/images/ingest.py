@@ -145,7 +145,7 @@ class ImagePipeline:
                     code="invalid_image_url",
                     param=part.param,
                 )
-            elif url[:5].lower() == "data:":
+            elif isinstance(url, bytes) or url[:5].lower() == "data:":  # bytes: api/cut.py
                 parsed = parse_data_url(url, part.param, self.settings.max_image_bytes)
                 part.use_base64(parsed.nbytes, at=parsed.at, b64=parsed.b64)
                 inline[i] = parsed

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from visiongate.core.messages import ImagePart, Message, TextPart
 from visiongate.errors import GatewayError, InvalidRequest
+from visiongate.providers.base import payload_text
 from visiongate.providers.conversation import check_turns, tool_arguments
 
 if TYPE_CHECKING:
@@ -154,10 +155,15 @@ def _image_block(part: ImagePart, model: ModelEntry) -> dict[str, Any]:
                 code="invalid_image",
                 param=part.param,
             )
-        source = {"type": "base64", "media_type": media_type, "data": part.base64()}
+        source = {"type": "base64", "media_type": media_type, "data": payload_text(part.base64())}
         return {"type": "image", "source": source}
-    if model.image.url_passthrough and part.url and part.url.startswith(("http://", "https://")):
-        return {"type": "image", "source": {"type": "url", "url": part.url}}
+    url = part.url
+    if (
+        model.image.url_passthrough
+        and isinstance(url, str)
+        and url.startswith(("http://", "https://"))
+    ):
+        return {"type": "image", "source": {"type": "url", "url": url}}
     raise GatewayError(f"image {part.param} reached the Anthropic adapter without its bytes")
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "SseEvent",
     "iter_sse",
     "map_upstream_status",
+    "payload_text",
     "unsupported",
 ]
 
@@ -92,6 +93,14 @@ class Provider(ABC):
 
 def unsupported(param: str, message: str) -> InvalidRequest:
     return InvalidRequest(message, code="unsupported_parameter", param=param)
+
+
+def payload_text(value: str | bytes) -> str | orjson.Fragment:
+    """A string for an upstream payload. ASCII bytes (an image's data URL or base64 cut
+    out of the client's body unparsed, api/cut.py) go in verbatim, never made a string:
+    they hold nothing a JSON string would have to escape (cut.py and the image pipeline
+    made sure of it)."""
+    return orjson.Fragment(b'"%s"' % value) if isinstance(value, bytes) else value
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ import orjson
 
 from visiongate.core.messages import ImagePart, Message, TextPart
 from visiongate.errors import GatewayError, InvalidRequest
-from visiongate.providers.base import unsupported
+from visiongate.providers.base import payload_text, unsupported
 from visiongate.providers.conversation import check_turns, tool_arguments
 from visiongate.providers.gemini_schema import gemini_schema
 
@@ -135,7 +135,7 @@ def _image(part: ImagePart) -> dict[str, Any]:
         raise InvalidRequest(
             f"Gemini does not accept {media_type} images", code="invalid_image", param=part.param
         )
-    return {"inlineData": {"mimeType": media_type, "data": part.base64()}}
+    return {"inlineData": {"mimeType": media_type, "data": payload_text(part.base64())}}
 
 
 def _tool_output(text: str) -> dict[str, Any]:

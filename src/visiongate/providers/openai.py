@@ -29,7 +29,7 @@ from visiongate.core.messages import (
     Usage,
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
-from visiongate.providers.base import HttpProvider, map_upstream_status
+from visiongate.providers.base import HttpProvider, map_upstream_status, payload_text
 from visiongate.providers.openai_compat import HostProfile, minimax_base_resp_error
 from visiongate.providers.openai_shapes import (
     from_openai_chunk,
@@ -60,9 +60,9 @@ def _image_to_openai(part: ImagePart) -> dict[str, Any]:
     if part.has_bytes:
         if not part.media_type:
             raise GatewayError(f"image {part.param} reached the provider without a media type")
-        url = part.data_url()
+        url = payload_text(part.data_url())
     elif part.url:
-        url = part.url
+        url = payload_text(part.url)
     else:
         raise GatewayError(f"image {part.param} reached the provider with neither bytes nor URL")
     image: dict[str, Any] = {"url": url}

@@ -139,3 +139,33 @@ def test_invalid_base64_is_reported_before_its_size() -> None:
 def test_a_payload_far_over_the_cap_is_refused_before_decoding() -> None:
     error = refused("data:image/png;base64," + "!" * 10_000, max_bytes=100)
     assert error.code == "image_too_large"
+
+
+@pytest.mark.parametrize("extra", [0, PIECE * 2 + 12])  # one piece, and several
+def test_a_url_given_as_bytes_parses_as_its_string_does(extra: int) -> None:
+    payload = PAYLOAD + os.urandom(extra)
+    url = f"data:image/jpeg;base64,{base64.b64encode(payload).decode()}"
+    as_text, as_bytes = parse(url, 10_000_000), parse_data_url(url.encode(), PARAM, 10_000_000)
+    assert (as_bytes.at, as_bytes.nbytes, as_bytes.declared_type) == (
+        as_text.at,
+        as_text.nbytes,
+        as_text.declared_type,
+    )
+    assert (as_bytes.head, as_bytes.tail) == (as_text.head, as_text.tail)
+    assert as_bytes.b64 == (None if as_text.b64 is None else as_text.b64.encode())
+
+
+def test_bytes_with_escaped_whitespace_are_cleaned_like_a_string() -> None:
+    # "\\n" in JSON arrives as a line break: cut.py never cuts a span holding a backslash,
+    # but spaces, which JSON allows raw, do reach the image pipeline as bytes.
+    spaced = " ".join(B64[i : i + 76] for i in range(0, len(B64), 76))
+    parsed = parse_data_url(f"data:image/png;base64,{spaced}".encode(), PARAM, 1_000_000)
+    assert (parsed.at, parsed.b64, parsed.nbytes) == (0, B64, len(PAYLOAD))
+
+
+def test_raw_control_characters_in_bytes_are_refused_as_json_would() -> None:
+    wrapped = "\n".join(B64[i : i + 76] for i in range(0, len(B64), 76))
+    with pytest.raises(ImageError) as info:
+        parse_data_url(f"data:image/png;base64,{wrapped}".encode(), PARAM, 1_000_000)
+    assert info.value.code == "invalid_image_url" and info.value.param == PARAM
+    assert "control character" in info.value.message
