@@ -138,6 +138,15 @@ class ImagePart:
         self._b64_at = at
         self._nbytes = nbytes
 
+    def use_converted(self, data: bytes, data_url: str) -> None:
+        """The bytes of a conversion, and their ``data:<type>;base64,`` URL, which from
+        now on is :attr:`url` (adapters send it, or its base64, without building either)."""
+        self._data = data
+        self._nbytes = len(data)
+        self.url = data_url
+        self._b64_at = data_url.index(",") + 1
+        self.b64 = None
+
     @property
     def has_bytes(self) -> bool:
         return self._nbytes > 0 or self._data is not None

@@ -120,7 +120,8 @@ def parse_data_url(url: str | bytes, param: str, max_bytes: int) -> DataUrl:
 
 def _validate(text: str | bytes, at: int) -> tuple[str | bytes | None, int, bytes, bytes] | None:
     """Strictly decode ``text[at:]``; None when it is not canonical base64, else its copy
-    if one was made, the decoded length, and the first and last decoded bytes.
+    if one was made (a string payload of one piece), the decoded length, and the first
+    and last decoded bytes.
 
     In pieces when it is long, which is equivalent to one strict decode of the whole:
     every piece but the last has a length that is a multiple of 4, and padding may only
@@ -129,15 +130,18 @@ def _validate(text: str | bytes, at: int) -> tuple[str | bytes | None, int, byte
     if not text.isascii():
         return None
     end = len(text)
+    # Bytes are read through a view, never copied; a string has to be sliced (and a short
+    # one's slice is kept: it is the base64 Anthropic and Gemini take).
+    source: str | memoryview = text if isinstance(text, str) else memoryview(text)
     try:
         if end - at <= _PIECE:
-            whole = text[at:] if at else text
+            whole = source[at:] if at else source
             data = pybase64.b64decode(whole, validate=True)
-            return whole, len(data), data, data
+            return (whole if isinstance(whole, str) else None), len(data), data, data
         head = previous = last = b""
         nbytes = 0
         for pos in range(at, end, _PIECE):
-            piece = text[pos : pos + _PIECE]
+            piece = source[pos : pos + _PIECE]
             if pos + _PIECE < end and piece[-1:] in ("=", b"="):
                 return None  # padding in the middle
             previous, last = last, pybase64.b64decode(piece, validate=True)

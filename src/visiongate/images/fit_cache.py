@@ -24,7 +24,8 @@ _Key = tuple[int, int, int, FitPlan]
 
 
 class FitCache:
-    """LRU of ``(source, plan) -> (Fitted, base64)`` within a byte budget.
+    """LRU of ``(source, plan) -> (Fitted, text)`` within a byte budget; the text is the
+    result's data URL (``ingest._fit_and_encode``).
 
     The budget counts the source and the result, since both are held. Used from one event
     loop only, so it needs no lock.
@@ -47,21 +48,21 @@ class FitCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        kept, fitted, b64 = entry
+        kept, fitted, text = entry
         if kept is not source and (type(kept) is not type(source) or kept != source):
             return None  # same length and ends, other image
         self._entries.move_to_end(key)
-        return fitted, b64
+        return fitted, text
 
-    def put(self, source: bytes | str, plan: FitPlan, fitted: Fitted, b64: str) -> None:
-        cost = _cost(source, fitted, b64)
+    def put(self, source: bytes | str, plan: FitPlan, fitted: Fitted, text: str) -> None:
+        cost = _cost(source, fitted, text)
         if self.max_bytes <= 0 or cost > self.max_bytes // 4:
             return  # one entry may use at most a quarter of the budget
         key = _key(source, plan)
         old = self._entries.pop(key, None)
         if old is not None:
             self._size -= _cost(*old)
-        self._entries[key] = (source, fitted, b64)
+        self._entries[key] = (source, fitted, text)
         self._size += cost
         while self._size > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
@@ -78,5 +79,5 @@ def _key(source: bytes | str, plan: FitPlan) -> _Key:
     return size, hash(source[:_EDGE]), tail, plan
 
 
-def _cost(source: bytes | str, fitted: Fitted, b64: str) -> int:
-    return len(source) + len(fitted.data) + len(b64)
+def _cost(source: bytes | str, fitted: Fitted, text: str) -> int:
+    return len(source) + len(fitted.data) + len(text)

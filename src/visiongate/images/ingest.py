@@ -302,14 +302,16 @@ def _describe(part: ImagePart, info: ImageInfo) -> None:
 
 
 def _fit_and_encode(data: bytes, plan: FitPlan, param: str) -> tuple[Fitted, str]:
-    """Convert, and base64 the result while still off the event loop."""
+    """Convert, and write the result's data URL while still off the event loop. It is
+    what OpenAI-style adapters send as it is, and its base64 what the others send; kept
+    in the conversion cache, it is built once however often the image comes again."""
     fitted = apply_fit(data, plan, param)
-    return fitted, pybase64.b64encode(fitted.data).decode("ascii")
+    prefix = f"data:{MEDIA_TYPES[fitted.format]};base64,"
+    return fitted, prefix + pybase64.b64encode(fitted.data).decode("ascii")
 
 
-def _store(part: ImagePart, fitted: Fitted, b64: str | None = None) -> None:
-    part.data = fitted.data
-    part.b64 = b64
+def _store(part: ImagePart, fitted: Fitted, data_url: str) -> None:
+    part.use_converted(fitted.data, data_url)
     part.media_type = MEDIA_TYPES[fitted.format]
     part.width = fitted.width
     part.height = fitted.height
