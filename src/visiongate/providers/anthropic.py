@@ -40,6 +40,7 @@ from visiongate.core.messages import (
 from visiongate.errors import GatewayError, UpstreamError
 from visiongate.providers.anthropic_payload import check_conversation, to_anthropic_payload
 from visiongate.providers.base import HttpProvider, map_upstream_status
+from visiongate.providers.body import Body, serialise
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry
@@ -305,7 +306,7 @@ class AnthropicProvider(HttpProvider):
         return from_anthropic_response(await self.read_json(response), self.name)
 
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
-        payload = orjson.dumps(to_anthropic_payload(request, model, stream=True))
+        payload = serialise(to_anthropic_payload(request, model, stream=True))
         opened = await self._open_stream(payload, model)
         translator, events = opened.translator, opened.events
         try:
@@ -320,7 +321,7 @@ class AnthropicProvider(HttpProvider):
                 opened.response.close()  # drops the connection: the upstream stops generating
             await events.aclose()
 
-    async def _open_stream(self, payload: bytes, model: ModelEntry) -> _OpenStream:
+    async def _open_stream(self, payload: Body, model: ModelEntry) -> _OpenStream:
         """POST the streaming request and read it up to its first deltas.
 
         A transient error event before them (the overload Anthropic sends after an HTTP

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from visiongate.core.messages import ImagePart, Message, TextPart
 from visiongate.errors import GatewayError, InvalidRequest
-from visiongate.providers.base import payload_text
+from visiongate.providers.body import payload_text
 from visiongate.providers.conversation import check_turns, tool_arguments
 
 if TYPE_CHECKING:

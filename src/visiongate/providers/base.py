@@ -28,6 +28,7 @@ from visiongate.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from visiongate.providers.body import serialise
 from visiongate.providers.transport import HttpClient, Response, TransportError
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ __all__ = [
     "SseEvent",
     "iter_sse",
     "map_upstream_status",
-    "payload_text",
     "unsupported",
 ]
 
@@ -93,14 +93,6 @@ class Provider(ABC):
 
 def unsupported(param: str, message: str) -> InvalidRequest:
     return InvalidRequest(message, code="unsupported_parameter", param=param)
-
-
-def payload_text(value: str | bytes) -> str | orjson.Fragment:
-    """A string for an upstream payload. ASCII bytes (an image's data URL or base64 cut
-    out of the client's body unparsed, api/cut.py) go in verbatim, never made a string:
-    they hold nothing a JSON string would have to escape (cut.py and the image pipeline
-    made sure of it)."""
-    return orjson.Fragment(b'"%s"' % value) if isinstance(value, bytes) else value
 
 
 @dataclass(slots=True)
@@ -291,7 +283,7 @@ class HttpProvider(Provider):
         headers: Mapping[str, str],
         model: ModelEntry,
     ) -> Response:
-        """POST ``payload`` (already-serialised bytes, or an object for orjson) and return a
+        """POST ``payload`` (already serialised, or an object for :func:`serialise`) and return a
         2xx response whose body the caller reads (and must release).
 
         Retries connection errors and 429/5xx with exponential backoff (or the delay the
@@ -299,7 +291,7 @@ class HttpProvider(Provider):
         has reached the client yet at this point, so a retry is invisible to it. Raises
         the mapped GatewayError.
         """
-        body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        body = payload if isinstance(payload, bytes | list) else serialise(payload)
         all_headers = {"content-type": "application/json", **self.entry.headers, **headers}
         attempts = max(0, self.settings.upstream_retries) + 1
         client = self.client

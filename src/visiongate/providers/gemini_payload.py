@@ -26,7 +26,8 @@ import orjson
 
 from visiongate.core.messages import ImagePart, Message, TextPart
 from visiongate.errors import GatewayError, InvalidRequest
-from visiongate.providers.base import payload_text, unsupported
+from visiongate.providers.base import unsupported
+from visiongate.providers.body import payload_text
 from visiongate.providers.conversation import check_turns, tool_arguments
 from visiongate.providers.gemini_schema import gemini_schema
 

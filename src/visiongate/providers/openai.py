@@ -29,7 +29,8 @@ from visiongate.core.messages import (
     Usage,
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
-from visiongate.providers.base import HttpProvider, map_upstream_status, payload_text
+from visiongate.providers.base import HttpProvider, map_upstream_status
+from visiongate.providers.body import payload_text
 from visiongate.providers.openai_compat import HostProfile, minimax_base_resp_error
 from visiongate.providers.openai_shapes import (
     from_openai_chunk,

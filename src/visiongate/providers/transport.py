@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from visiongate.providers.body import Body, body_length
+
 __all__ = ["HttpClient", "Response", "TransportError"]
 
 # A reader that falls this far behind the upstream stops the socket being read until it
@@ -247,13 +249,15 @@ class _Connection(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
 
-    def send(self, head: bytes, body: bytes) -> None:
+    def send(self, head: bytes, body: Body) -> None:
         self._reset()
         transport = self.transport
         if transport is None or transport.is_closing():
             self.closed = True
             raise TransportError("the connection closed before the request was sent")
-        if len(body) < _JOIN_BELOW:
+        if isinstance(body, list):
+            transport.writelines((head, *body))
+        elif len(body) < _JOIN_BELOW:
             transport.write(head + body)
         else:
             transport.writelines((head, body))
@@ -382,8 +386,9 @@ class HttpClient:
         self._targets: dict[str, _Target] = {}
         self._closed = False
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Response:
-        """Send ``body`` and return once the answer's status and headers are in.
+    async def post(self, url: str, body: Body, headers: Mapping[str, str]) -> Response:
+        """Send ``body`` (bytes, or segments sent back to back) and return once the
+        answer's status and headers are in.
 
         Raises TimeoutError (connect or read timeout) or TransportError.
         """
@@ -392,7 +397,7 @@ class HttpClient:
             target = _parse_target(url)
             if len(self._targets) < 256:
                 self._targets[url] = target
-        head = self._head("POST", target, headers, len(body))
+        head = self._head("POST", target, headers, body_length(body))
         for attempt in (0, 1):
             conn, reused = await self._acquire(target)
             try:

@@ -114,6 +114,17 @@ async def test_request_line_headers_and_body_reach_the_server() -> None:
     assert b"\r\ncontent-length: 7\r\n" in request
 
 
+async def test_a_body_in_segments_is_sent_back_to_back_with_its_whole_length() -> None:
+    segments = [b'{"image":"', b"A" * 300_000, b'","n":1}']  # a large one: writelines
+    async with serving(echo) as (server, url):
+        http = client()
+        for body in (segments, [b"{}"]):
+            response = await http.post(url, body, {})
+            assert await response.read() == b"".join(body)
+        await http.close()
+    assert b"\r\ncontent-length: %d\r\n" % sum(map(len, segments)) in server.requests[0]
+
+
 async def test_connections_are_kept_alive_and_reused() -> None:
     async with serving(echo) as (server, url):
         http = client()
