@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -66,9 +68,9 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        _use_wal(cursor, busy_timeout)
+        cursor.execute("PRAGMA synchronous=NORMAL")
         # SQL functions run on the thread that executes the statement: the driver's own.
         dbapi_conn.create_function("visiongate_yield_cpu", 0, _yield_cpu)
         cursor.execute("SELECT visiongate_yield_cpu()")
@@ -78,6 +80,26 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _use_wal(cursor: Any, busy_timeout: float) -> None:
+    """Switch the file to WAL, waiting for other connections as a busy timeout would.
+
+    Changing the journal mode of a new database takes an exclusive lock, and SQLite
+    answers "database is locked" at once when another connection holds one, without
+    asking the busy handler: processes (or engines) opening a new file together failed
+    that way about one time in three. The mode is kept in the file, so later
+    connections find it set and pass straight through.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)  # on the driver's thread, not the event loop's
 
 
 def _yield_cpu() -> int:

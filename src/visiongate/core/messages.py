@@ -138,13 +138,13 @@ class ImagePart:
         self._b64_at = at
         self._nbytes = nbytes
 
-    def use_converted(self, data: bytes, data_url: str) -> None:
+    def use_converted(self, data: bytes, data_url: bytes) -> None:
         """The bytes of a conversion, and their ``data:<type>;base64,`` URL, which from
         now on is :attr:`url` (adapters send it, or its base64, without building either)."""
         self._data = data
         self._nbytes = len(data)
         self.url = data_url
-        self._b64_at = data_url.index(",") + 1
+        self._b64_at = data_url.index(b",") + 1
         self.b64 = None
 
     @property

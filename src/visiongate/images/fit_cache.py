@@ -33,7 +33,7 @@ class FitCache:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[_Key, tuple[bytes | str, Fitted, str]] = OrderedDict()
+        self._entries: OrderedDict[_Key, tuple[bytes | str, Fitted, bytes]] = OrderedDict()
         self._size = 0
 
     @property
@@ -43,7 +43,7 @@ class FitCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, source: bytes | str, plan: FitPlan) -> tuple[Fitted, str] | None:
+    def get(self, source: bytes | str, plan: FitPlan) -> tuple[Fitted, bytes] | None:
         key = _key(source, plan)
         entry = self._entries.get(key)
         if entry is None:
@@ -54,7 +54,7 @@ class FitCache:
         self._entries.move_to_end(key)
         return fitted, text
 
-    def put(self, source: bytes | str, plan: FitPlan, fitted: Fitted, text: str) -> None:
+    def put(self, source: bytes | str, plan: FitPlan, fitted: Fitted, text: bytes) -> None:
         cost = _cost(source, fitted, text)
         if self.max_bytes <= 0 or cost > self.max_bytes // 4:
             return  # one entry may use at most a quarter of the budget
@@ -79,5 +79,5 @@ def _key(source: bytes | str, plan: FitPlan) -> _Key:
     return size, hash(source[:_EDGE]), tail, plan
 
 
-def _cost(source: bytes | str, fitted: Fitted, text: str) -> int:
+def _cost(source: bytes | str, fitted: Fitted, text: bytes) -> int:
     return len(source) + len(fitted.data) + len(text)

@@ -301,16 +301,17 @@ def _describe(part: ImagePart, info: ImageInfo) -> None:
     part.frames = info.frames
 
 
-def _fit_and_encode(data: bytes, plan: FitPlan, param: str) -> tuple[Fitted, str]:
+def _fit_and_encode(data: bytes, plan: FitPlan, param: str) -> tuple[Fitted, bytes]:
     """Convert, and write the result's data URL while still off the event loop. It is
     what OpenAI-style adapters send as it is, and its base64 what the others send; kept
-    in the conversion cache, it is built once however often the image comes again."""
+    in the conversion cache, it is built once however often the image comes again, and
+    as ASCII bytes it goes into upstream bodies uncopied (providers/body.py)."""
     fitted = apply_fit(data, plan, param)
-    prefix = f"data:{MEDIA_TYPES[fitted.format]};base64,"
-    return fitted, prefix + pybase64.b64encode(fitted.data).decode("ascii")
+    prefix = b"data:%s;base64," % MEDIA_TYPES[fitted.format].encode()
+    return fitted, prefix + pybase64.b64encode(fitted.data)
 
 
-def _store(part: ImagePart, fitted: Fitted, data_url: str) -> None:
+def _store(part: ImagePart, fitted: Fitted, data_url: bytes) -> None:
     part.use_converted(fitted.data, data_url)
     part.media_type = MEDIA_TYPES[fitted.format]
     part.width = fitted.width

@@ -170,10 +170,10 @@ async def test_conversions_are_counted_and_drop_the_stale_base64(model: Model) -
     )
     stats, (bmp, heic, png) = await prepare(request, model("gpt-4o"))
     assert (bmp.media_type, bmp.converted) == ("image/png", True)
-    new_b64 = base64.b64encode(bmp.data or b"").decode()  # the new bytes', not the stale ones
-    assert bmp.base64() == new_b64 and bmp.data_url() == f"data:image/png;base64,{new_b64}"
+    new_b64 = base64.b64encode(bmp.data or b"")  # the new bytes', not the stale ones
+    assert bmp.base64() == new_b64 and bmp.data_url() == b"data:image/png;base64," + new_b64
     assert (heic.media_type, heic.width, heic.height) == ("image/jpeg", 120, 80)
-    assert heic.base64() == base64.b64encode(heic.data or b"").decode()
+    assert heic.base64() == base64.b64encode(heic.data or b"")  # as ASCII bytes (body.py)
     assert not png.converted and png.base64() == base64.b64encode(png.data or b"").decode()
     assert stats.converted == 2
     assert stats.bytes == sum(len(p.data or b"") for p in (bmp, heic, png))
