@@ -215,7 +215,8 @@ class ImagePart:
             raise ValueError(f"image {self.param} has no bytes yet")
         import pybase64
 
-        self.b64 = pybase64.b64encode(self._data).decode("ascii")
+        # As ASCII bytes: they go into upstream bodies as they are (providers/body.py).
+        self.b64 = pybase64.b64encode(self._data)
         return self.b64
 
 

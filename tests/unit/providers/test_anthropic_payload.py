@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.anthropic_upstream import check_messages_request
 from tests.support.images import make_image
+from tests.support.wire import ascii_text, on_the_wire
 from visiongate.core.catalog import ModelEntry, load_catalog
 from visiongate.core.messages import (
     ChatRequest,
@@ -43,6 +44,7 @@ def user(*parts: str | ImagePart) -> Message:
 
 
 def valid(payload: dict) -> dict:
+    payload = on_the_wire(payload)
     assert check_messages_request(HEADERS, payload) == []
     return payload
 
@@ -109,7 +111,7 @@ def test_images_become_base64_blocks_in_every_turn_they_appear(haiku: ModelEntry
     block = payload["messages"][0]["content"][1]
     assert block == {
         "type": "image",
-        "source": {"type": "base64", "media_type": "image/png", "data": first.base64()},
+        "source": {"type": "base64", "media_type": "image/png", "data": ascii_text(first.base64())},
     }
     assert base64.b64decode(block["source"]["data"]) == first.data
     later = payload["messages"][2]["content"]

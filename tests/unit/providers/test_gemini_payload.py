@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.gemini_upstream import check_generate_request
 from tests.support.images import make_image
+from tests.support.wire import ascii_text, on_the_wire
 from visiongate.core.catalog import ModelEntry, load_catalog
 from visiongate.core.messages import (
     ChatRequest,
@@ -42,6 +43,7 @@ def user(*parts: str | ImagePart) -> Message:
 
 
 def valid(payload: dict) -> dict:
+    payload = on_the_wire(payload)
     assert check_generate_request(payload) == []
     return payload
 
@@ -64,7 +66,7 @@ def test_images_are_inline_data_in_camel_case_in_every_turn(flash: ModelEntry) -
     payload = valid(to_gemini_payload(request, flash))
     assert [c["role"] for c in payload["contents"]] == ["user", "model", "user"]
     inline = payload["contents"][0]["parts"][1]
-    assert inline == {"inlineData": {"mimeType": "image/png", "data": first.base64()}}
+    assert inline == {"inlineData": {"mimeType": "image/png", "data": ascii_text(first.base64())}}
     assert base64.b64decode(inline["inlineData"]["data"]) == first.data
     assert payload["contents"][2]["parts"][0]["inlineData"]["mimeType"] == "image/webp"
 

@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from tests.support.images import make_image
+from tests.support.wire import on_the_wire
 from visiongate.core.catalog import ImageLimits, ModelEntry, ProviderEntry
 from visiongate.core.messages import (
     ChatRequest,
@@ -213,7 +214,7 @@ def test_fetched_or_converted_image_is_sent_inline_with_its_real_type() -> None:
         media_type="image/png",
         detail="high",
     )
-    message = to_openai_messages([user(fetched)])[0]
+    message = on_the_wire(to_openai_messages([user(fetched)]))[0]
     image = message["content"][0]["image_url"]
     assert image["detail"] == "high"
     assert image["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
