@@ -2,70 +2,109 @@
 
 Every address the gateway connects to for an image passes :meth:`AddressPolicy.admits`:
 
-* host names are resolved by :class:`GuardedResolver`, an aiohttp resolver that drops
-  every non-public address before aiohttp sees the list. aiohttp then connects to one of
-  the addresses that were checked, so a DNS answer that changes between a check and the
-  connect (DNS rebinding) cannot reach an internal address;
-* IP-literal hosts never reach a resolver in aiohttp, so :class:`ImageFetcher` checks
-  them itself, before every hop;
+* host names are resolved by :class:`GuardedResolver`, which drops every non-public
+  address from the system resolver's answer; the HTTP client (``providers/transport.py``,
+  the same one the provider adapters use) then connects only to one of the addresses
+  that were checked, so a DNS answer that changes between a check and the connect (DNS
+  rebinding) cannot reach an internal address;
+* IP-literal hosts are checked by :class:`ImageFetcher` before every hop;
 * redirects are followed by hand (at most ``max_image_redirects``), each new URL checked
   the same way, so a public URL cannot bounce the gateway onto ``169.254.169.254``.
 
-The body is read in chunks and abandoned as soon as it passes ``max_image_bytes``; one
-deadline (``image_fetch_timeout``) covers resolution, every hop and the body.
-
-aiohttp is imported when the first image URL is fetched, not with this module: a gateway
-whose clients send only inline images never loads it (~8 MB and ~0.1 s of start-up on
-the development VM, docs/performance.md).
+The body is read as it arrives and abandoned as soon as it passes ``max_image_bytes``;
+one deadline (``image_fetch_timeout``) covers resolution, every hop and the body.
+Connections to an image host are kept alive and reused, like the providers' (aiohttp did
+this before at ~2.5x the CPU per fetch, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import ipaddress
 import re
 import socket
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from yarl import URL
 
 from visiongate.errors import ImageError
+from visiongate.providers.transport import HttpClient, Response, TransportError
 from visiongate.settings import Settings
-
-if TYPE_CHECKING:
-    import aiohttp
-    from aiohttp.abc import AbstractResolver, ResolveResult
 
 __all__ = [
     "AddressPolicy",
     "BlockedAddress",
     "GuardedResolver",
     "ImageFetcher",
+    "Resolver",
+    "SystemResolver",
+    "UnresolvedHost",
     "is_public_address",
     "parse_http_url",
 ]
+
+ResolveResult = dict[str, Any]  # "host" is the address; aiohttp's resolver result shape
+
+
+class Resolver(Protocol):
+    """A name resolver: the addresses of ``host``, each as ``{"host": address, ...}``."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]: ...
+
+    async def close(self) -> None: ...
+
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_CHUNK = 64 * 1024
-_USER_AGENT = "visiongate-image-fetcher/1"
+_HEADERS = {"user-agent": "visiongate-image-fetcher/1", "accept": "image/*"}
 
 
 class BlockedAddress(Exception):
     """Raised by :class:`GuardedResolver` when a host resolves only to refused addresses.
 
-    Deliberately not an OSError: aiohttp wraps OSErrors from resolvers into DNS errors,
-    and a refused host must not read as an unreachable one.
+    Deliberately not an OSError, which the HTTP client reports as a failed connection:
+    a refused host must not read as an unreachable one.
     """
 
     def __init__(self, host: str) -> None:
         super().__init__(host)
         self.host = host
+
+
+class UnresolvedHost(Exception):
+    """The host name has no address (not an OSError, for the same reason)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.host = host
+
+
+class SystemResolver:
+    """``getaddrinfo`` in the event loop's executor, addresses in the system's order."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, family=family, type=socket.SOCK_STREAM
+        )
+        seen: dict[str, ResolveResult] = {}
+        for fam, _, proto, _, sockaddr in infos:
+            address = str(sockaddr[0]).partition("%")[0]  # no IPv6 zone: not checkable
+            seen.setdefault(
+                address, {"hostname": host, "host": address, "port": port, "family": fam,
+                          "proto": proto, "flags": 0}
+            )  # fmt: skip
+        return list(seen.values())
+
+    async def close(self) -> None:
+        return None
 
 
 def is_public_address(ip: IPAddress) -> bool:
@@ -151,23 +190,21 @@ class AddressPolicy:
 class GuardedResolver:
     """Resolve with ``inner``, then return only the addresses the policy admits.
 
-    Raises :class:`BlockedAddress` when none is left. It implements aiohttp's resolver
-    interface (``resolve``, ``close``) without subclassing ``aiohttp.abc.AbstractResolver``,
-    which would import aiohttp with this module; aiohttp's connector only calls the two.
+    Raises :class:`BlockedAddress` when none is left and :class:`UnresolvedHost` when
+    the name has no address.
     """
 
-    def __init__(self, policy: AddressPolicy, inner: AbstractResolver | None = None) -> None:
-        if inner is None:
-            import aiohttp
-
-            inner = aiohttp.DefaultResolver()
+    def __init__(self, policy: AddressPolicy, inner: Resolver | None = None) -> None:
         self._policy = policy
-        self._inner = inner
+        self._inner: Resolver = inner if inner is not None else SystemResolver()
 
     async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
     ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
+        try:
+            results = await self._inner.resolve(host, port, family)
+        except OSError:
+            raise UnresolvedHost(host) from None
         admitted = [r for r in results if self._admits(host, r["host"])]
         if not admitted:
             raise BlockedAddress(host)
@@ -204,53 +241,43 @@ def parse_http_url(url: str, param: str) -> URL:
 
 
 class ImageFetcher:
-    """Downloads image URLs through the guard; owns one pooled aiohttp session."""
+    """Downloads image URLs through the guard, on kept-alive connections."""
 
     def __init__(
         self,
         settings: Settings,
         policy: AddressPolicy | None = None,
-        resolver: AbstractResolver | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
-        """``resolver`` is the name resolver the guard wraps (aiohttp's default if None)."""
+        """``resolver`` is the name resolver the guard wraps (the system's if None)."""
         self._settings = settings
         self._policy = policy if policy is not None else AddressPolicy.from_settings(settings)
-        self._resolver = resolver
-        self._session: aiohttp.ClientSession | None = None
+        self._guard = GuardedResolver(self._policy, resolver)
+        timeout = settings.image_fetch_timeout
+        # The whole fetch has one deadline (fetch()); the client's own timeouts are that.
+        self._client = HttpClient(
+            connect_timeout=timeout, read_timeout=timeout, resolve=self._addresses
+        )
 
     @property
     def policy(self) -> AddressPolicy:
         return self._policy
 
     async def start(self) -> None:
-        """Nothing to do: the session opens on the first :meth:`fetch`, so that a gateway
-        that is never sent an image URL never imports aiohttp."""
-
-    async def _open(self) -> aiohttp.ClientSession:
-        """The pooled session, opened on first use."""
-        if self._session is None:
-            # Imported in a thread: the first image URL does not hold up requests in flight.
-            await asyncio.to_thread(importlib.import_module, "aiohttp")
-        if self._session is not None:  # opened by a fetch that started meanwhile
-            return self._session
-        import aiohttp
-
-        connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self._policy, self._resolver), limit=100, ttl_dns_cache=10
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            headers={"User-Agent": _USER_AGENT, "Accept": "image/*"},
-            trust_env=False,
-            timeout=aiohttp.ClientTimeout(total=None),
-        )
-        return self._session
+        """Nothing to do: connections open on the first :meth:`fetch`."""
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self._client.close()
+
+    async def _addresses(self, host: str, port: int) -> list[str]:
+        """Where the client may connect for ``host``: checked, every one."""
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return [r["host"] for r in await self._guard.resolve(host, port)]
+        if not self._policy.admits(host, ip):  # checked before each hop too
+            raise BlockedAddress(host)
+        return [host]
 
     async def fetch(self, url: str, param: str) -> bytes:
         """The body of ``url``, following redirects; raises ImageError.
@@ -260,50 +287,50 @@ class ImageFetcher:
         ``image_too_large``.
         """
         target = parse_http_url(url, param)
-        session = await self._open()
-        import aiohttp  # loaded by _open; bound here for the except clauses
-
         timeout = self._settings.image_fetch_timeout
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(session, target, param)
+                return await self._follow(target, param)
         except TimeoutError:
             raise _failed(param, target, f"it did not arrive within {timeout:g} s") from None
         except BlockedAddress as exc:
             raise _blocked(param, exc.host) from None
-        except aiohttp.ClientConnectorDNSError:
+        except UnresolvedHost:
             raise _failed(param, target, "its host name does not resolve") from None
-        except aiohttp.ClientConnectorError:
-            raise _failed(param, target, "its host refused or dropped the connection") from None
-        except aiohttp.InvalidURL:
+        except TransportError as exc:
+            why = str(exc) if str(exc).startswith("TLS") else "its host refused or dropped it"
+            raise _failed(param, target, why) from None
+        except ValueError:  # a URL the client cannot address (checked by parse_http_url)
             raise _bad_url(param, "it is not a valid URL") from None
-        except aiohttp.ClientError as exc:
-            why = f"the download failed ({type(exc).__name__})"
-            raise _failed(param, target, why) from exc
 
-    async def _follow(self, session: aiohttp.ClientSession, target: URL, param: str) -> bytes:
+    async def _follow(self, target: URL, param: str) -> bytes:
         seen = {target}
         for _ in range(self._settings.max_image_redirects + 1):
             self._check_literal(target, param)
-            async with session.get(target, allow_redirects=False) as resp:
-                if resp.status in _REDIRECTS:
-                    target = self._next_hop(resp, target, param)
+            response = await self._client.get(str(target), _HEADERS)
+            try:
+                if response.status in _REDIRECTS:
+                    target = self._next_hop(response, target, param)
                     if target in seen:
                         raise _failed(param, target, "its redirects form a loop")
                     seen.add(target)
                     continue
-                if not 200 <= resp.status < 300:
-                    raise _failed(param, target, f"its server answered HTTP {resp.status}")
-                return await self._read(resp, param)
+                if not 200 <= response.status < 300:
+                    raise _failed(param, target, f"its server answered HTTP {response.status}")
+                return await self._read(response, param)
+            finally:
+                # A redirect's or an error's body is not read: its connection is dropped
+                # rather than parked half-read (a no-op after a whole read).
+                response.release()
         limit = self._settings.max_image_redirects
         raise _failed(param, target, f"it redirects more than {limit} times")
 
-    def _next_hop(self, resp: aiohttp.ClientResponse, current: URL, param: str) -> URL:
-        location = resp.headers.get("Location")
+    def _next_hop(self, response: Response, current: URL, param: str) -> URL:
+        location = response.headers.get("location")
         if not location:
             raise _failed(param, current, "a redirect had no Location header")
         try:
-            joined = resp.url.join(URL(location))
+            joined = current.join(URL(location))
         except (ValueError, TypeError):
             raise _failed(param, current, "a redirect pointed at an invalid URL") from None
         if joined.scheme not in ("http", "https"):
@@ -314,30 +341,31 @@ class ImageFetcher:
             raise _failed(param, current, "a redirect pointed at an invalid URL") from None
 
     def _check_literal(self, target: URL, param: str) -> None:
-        """IP-literal hosts bypass the resolver in aiohttp: check them here."""
+        """IP-literal hosts need no resolver: check them here, before every hop."""
         host = target.host or ""
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
             if host.replace(".", "").isdigit():
-                # aiohttp treats all-digit hosts as addresses and skips the resolver.
+                # Resolvers read all-digit names ("2130706433", "127.1") as addresses.
                 raise _bad_url(param, "its numeric host is not a dotted-quad address") from None
             return
         if not self._policy.admits(host, ip):
             raise _blocked(param, host, literal=True)
 
-    async def _read(self, resp: aiohttp.ClientResponse, param: str) -> bytes:
+    async def _read(self, response: Response, param: str) -> bytes:
         cap = self._settings.max_image_bytes
-        if resp.content_length is not None and resp.content_length > cap:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
             raise _too_large(param, cap)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in resp.content.iter_chunked(_CHUNK):
+        async for chunk in response.iter_chunks():
             size += len(chunk)
             if size > cap:
                 raise _too_large(param, cap)
             chunks.append(chunk)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _bad_url(param: str, why: str) -> ImageError:

@@ -1,4 +1,5 @@
-"""A keep-alive HTTP/1.1 client for provider APIs, on ``asyncio.Protocol`` and httptools.
+"""A keep-alive HTTP/1.1 client for provider APIs and image hosts, on ``asyncio.Protocol``
+and httptools.
 
 Why not aiohttp for the upstream call: its per-request machinery (request and response
 objects, a task to write the body, multidicts, a stream reader) cost ~310 µs of CPU per
@@ -14,10 +15,11 @@ wait for the next bytes (headers, body, each stream chunk), as aiohttp's ``sock_
 chunked and length-delimited bodies and bodies that end at close (httptools' llhttp parser);
 gzip and deflate answers; a request that found its pooled connection closed by the server
 before any byte of the answer is sent again once on a new connection. No proxies, cookies
-or redirects: provider APIs need none of them.
+or redirects: provider APIs need none of them, and the image fetcher follows redirects
+itself, each hop checked.
 
-Image URLs are not fetched with this client: ``images/fetch.py`` keeps aiohttp, whose
-resolver hook is where the SSRF guard sits.
+Image URLs are fetched with it too (``images/fetch.py``): its ``resolve`` hook is where
+the SSRF guard sits, so a connection only ever goes to an address that was checked.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import socket
 import ssl
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -288,7 +290,7 @@ class Response:
 
     @property
     def content_type(self) -> str:
-        """The media type without parameters, lower-cased, as aiohttp reported it."""
+        """The media type without parameters, lower-cased."""
         raw = self.headers.get("content-type")
         if not raw:
             return "application/octet-stream"
@@ -377,11 +379,17 @@ class HttpClient:
         read_timeout: float | None,
         keepalive: float = 60.0,
         ssl_context: ssl.SSLContext | None = None,
+        resolve: Callable[[str, int], Awaitable[Sequence[str]]] | None = None,
     ) -> None:
+        """``resolve``: the addresses to connect to for a host and port, tried in order
+        (the host name still goes into TLS and the Host header); by default the system
+        resolver's, inside ``create_connection``. The image fetcher's checks each one
+        (images/fetch.py): a connection only ever goes to an address that was checked."""
         self.connect_timeout = connect_timeout or None
         self.read_timeout = read_timeout or None
         self.keepalive = keepalive
         self._ssl = ssl_context
+        self._resolve = resolve
         self._idle: dict[tuple[bool, str, int], list[_Connection]] = {}
         self._targets: dict[str, _Target] = {}
         self._closed = False
@@ -392,12 +400,23 @@ class HttpClient:
 
         Raises TimeoutError (connect or read timeout) or TransportError.
         """
+        return await self.request("POST", url, headers, body)
+
+    async def get(self, url: str, headers: Mapping[str, str]) -> Response:
+        """GET ``url``; as :meth:`post`, without a body."""
+        return await self.request("GET", url, headers)
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: Body | None = None
+    ) -> Response:
         target = self._targets.get(url)
         if target is None:
             target = _parse_target(url)
             if len(self._targets) < 256:
                 self._targets[url] = target
-        head = self._head("POST", target, headers, body_length(body))
+        length = None if body is None else body_length(body)
+        head = self._head(method, target, headers, length)
+        body = b"" if body is None else body
         for attempt in (0, 1):
             conn, reused = await self._acquire(target)
             try:
@@ -416,12 +435,16 @@ class HttpClient:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _head(method: str, target: _Target, headers: Mapping[str, str], length: int) -> bytes:
+    def _head(
+        method: str, target: _Target, headers: Mapping[str, str], length: int | None
+    ) -> bytes:
+        sized = "" if length is None else f"content-length: {length}\r\n"
         lines = [
             f"{method} {target.path} HTTP/1.1\r\nhost: {target.host_header}\r\n"
-            f"content-length: {length}\r\naccept-encoding: gzip, deflate\r\n"
-            f"user-agent: {_USER_AGENT}\r\n"
+            f"{sized}accept-encoding: gzip, deflate\r\n"
         ]
+        if "user-agent" not in headers:
+            lines.append(f"user-agent: {_USER_AGENT}\r\n")
         for name, value in headers.items():
             if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
                 raise ValueError(f"header {name!r} holds a line break")
@@ -452,15 +475,33 @@ class HttpClient:
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
             context = self._ssl
+        async with asyncio.timeout(self.connect_timeout):
+            if self._resolve is None:
+                return await self._open(loop, target, target.host, context)
+            addresses = await self._resolve(target.host, target.port)
+            failure: TransportError | None = None
+            for address in addresses:  # the first that answers, in the resolver's order
+                try:
+                    return await self._open(loop, target, address, context)
+                except TransportError as exc:
+                    failure = exc
+            raise failure or TransportError(f"no address to connect to for {target.host}")
+
+    async def _open(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        target: _Target,
+        address: str,
+        context: ssl.SSLContext | None,
+    ) -> _Connection:
         try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(loop),
-                    target.host,
-                    target.port,
-                    ssl=context,
-                    server_hostname=target.host if context is not None else None,
-                )
+            _, conn = await loop.create_connection(
+                lambda: _Connection(loop),
+                address,
+                target.port,
+                ssl=context,
+                server_hostname=target.host if context is not None else None,
+            )
         except TimeoutError:
             raise
         except ssl.SSLCertVerificationError as exc:
