@@ -435,6 +435,8 @@ async def test_tls_is_verified(
         )
         for _ in range(2):
             assert await (await trusting.post(url, b"secret", {})).read() == b"secret"
+        segments = [b"{", b"B" * 200_000, b"}"]  # an image spliced into a body, over TLS
+        assert await (await trusting.post(url, segments, {})).read() == b"".join(segments)
         assert server.connections == 1
         await trusting.close()
         # The system's trust store does not know this self-signed certificate.
@@ -445,3 +447,46 @@ async def test_tls_is_verified(
         private = client()
         assert await (await private.post(url, b"ok", {})).read() == b"ok"
         await private.close()
+
+
+async def test_a_resolve_hook_picks_the_address_and_tls_still_checks_the_name(
+    tmp_path: Path,
+) -> None:
+    # How the image fetcher connects: to an address its guard checked, with the URL's host
+    # name kept for SNI, certificate verification and the Host header.
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=img.test", "-addext", "subjectAltName=DNS:img.test"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    asked: list[tuple[str, int]] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return ["127.0.0.9", "127.0.0.1"]  # the first refuses: the next is tried
+
+    async with serving(echo, tls=served) as (server, url):
+        port = int(url.split(":")[2].split("/")[0])
+        http = HttpClient(
+            connect_timeout=2,
+            read_timeout=2,
+            ssl_context=ssl.create_default_context(cafile=str(cert)),
+            resolve=resolve,
+        )
+        response = await http.get(f"https://img.test:{port}/a.png", {"accept": "image/*"})
+        assert response.status == 200 and await response.read() == b""
+        with pytest.raises(TransportError, match="certificate"):
+            await http.get(f"https://other.test:{port}/a.png", {})
+        await http.close()
+    assert asked == [("img.test", port), ("other.test", port)]
+    request = server.requests[0]
+    assert request.startswith(b"GET /a.png HTTP/1.1\r\n")
+    assert f"\r\nhost: img.test:{port}\r\n".encode() in request
+    assert b"content-length" not in request.lower()  # a GET without a body says nothing
