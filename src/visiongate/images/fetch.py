@@ -3,7 +3,7 @@
 Every address the gateway connects to for an image passes :meth:`AddressPolicy.admits`:
 
 * host names are resolved by :class:`GuardedResolver`, which drops every non-public
-  address from the system resolver's answer; the HTTP client (``providers/transport.py``,
+  address from the system resolver's answer; the HTTP client (``transport/``,
   the same one the provider adapters use) then connects only to one of the addresses
   that were checked, so a DNS answer that changes between a check and the connect (DNS
   rebinding) cannot reach an internal address;
@@ -29,8 +29,8 @@ from typing import Any, Protocol
 from yarl import URL
 
 from visiongate.errors import ImageError
-from visiongate.providers.transport import HttpClient, Response, TransportError
 from visiongate.settings import Settings
+from visiongate.transport import HttpClient, Response, TransportError
 
 __all__ = [
     "AddressPolicy",

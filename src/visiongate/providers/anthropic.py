@@ -40,13 +40,14 @@ from visiongate.core.messages import (
 from visiongate.errors import GatewayError, UpstreamError
 from visiongate.providers.anthropic_payload import check_conversation, to_anthropic_payload
 from visiongate.providers.base import HttpProvider, map_upstream_status
-from visiongate.providers.body import Body, serialise
+from visiongate.providers.body import serialise
+from visiongate.transport import Body
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry
     from visiongate.core.messages import ChatRequest, FinishReason
     from visiongate.providers.base import SseEvent
-    from visiongate.providers.transport import Response
+    from visiongate.transport import Response
 
 __all__ = [
     "ANTHROPIC_VERSION",

@@ -29,7 +29,7 @@ from visiongate.errors import (
     UpstreamTimeout,
 )
 from visiongate.providers.body import serialise
-from visiongate.providers.transport import HttpClient, Response, TransportError
+from visiongate.transport import HttpClient, Response, TransportError
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry, ProviderEntry

@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Body", "Verbatim", "body_length", "payload_text", "serialise"]
+from visiongate.transport import Body
 
-Body = bytes | list[bytes]  # one piece, or segments to be sent back to back
+__all__ = ["Verbatim", "payload_text", "serialise"]
 
 _MARK = f"vg-verbatim-{secrets.token_hex(8)}-"  # random: no payload text can forge it
 _MARK_BYTES = _MARK.encode()
@@ -71,7 +71,3 @@ def _fragment(value: Any) -> orjson.Fragment:
     if type(value) is Verbatim:
         return orjson.Fragment(b'"%s"' % value.data)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def body_length(body: Body) -> int:
-    return len(body) if isinstance(body, bytes) else sum(map(len, body))

@@ -47,7 +47,7 @@ from visiongate.providers.gemini_payload import (
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry
     from visiongate.core.messages import ChatRequest, FinishReason
-    from visiongate.providers.transport import Response
+    from visiongate.transport import Response
 
 __all__ = [
     "MAX_STOP_SEQUENCES",

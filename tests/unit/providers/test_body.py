@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from visiongate.providers import body
-from visiongate.providers.body import Verbatim, body_length, payload_text, serialise
+from visiongate.providers.body import Verbatim, payload_text, serialise
+from visiongate.transport import body_length
 
 
 def test_a_payload_without_verbatim_values_is_one_piece() -> None:

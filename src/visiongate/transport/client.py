@@ -25,249 +25,15 @@ the SSRF guard sits, so a connection only ever goes to an address that was check
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import ssl
-import zlib
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-import httptools
-
-from visiongate.providers.body import Body, body_length
+from visiongate.transport.body import Body, body_length
+from visiongate.transport.connection import Connection, Target, TransportError, parse_target
 
 __all__ = ["HttpClient", "Response", "TransportError"]
 
-# A reader that falls this far behind the upstream stops the socket being read until it
-# catches up, so a fast upstream cannot fill memory behind a slow client.
-_PAUSE_ABOVE = 4 * 2**20
-_RESUME_BELOW = 2**20
-# Above this a request body is handed to the transport as its own buffer, not copied
-# into one with the head.
-_JOIN_BELOW = 64 * 1024
 _USER_AGENT = "visiongate"
-
-
-class TransportError(Exception):
-    """The upstream could not be reached, or broke the connection or the HTTP framing.
-
-    Messages name what happened, never a URL's query or a header, so they are safe to
-    show (keys travel in headers).
-    """
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What a URL means for a connection and a request line; parsed once per URL."""
-
-    key: tuple[bool, str, int]
-    host: str
-    port: int
-    tls: bool
-    path: str
-    host_header: str
-
-
-def _parse_target(url: str) -> _Target:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {scheme}://{parts.hostname or ''}")
-    tls = scheme == "https"
-    host = parts.hostname
-    port = parts.port or (443 if tls else 80)
-    shown = f"[{host}]" if ":" in host else host
-    default = 443 if tls else 80
-    host_header = shown if port == default else f"{shown}:{port}"
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Target((tls, host, port), host, port, tls, path, host_header)
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
-class _Connection(asyncio.Protocol):
-    """One upstream connection and the answer being read on it.
-
-    httptools calls the ``on_*`` methods from ``feed_data``; the answer's parts are kept
-    here and a single waiter future is woken when there is something new, so the reader
-    costs nothing while bytes are already buffered.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.closed = False
-        self.idle_since = 0.0
-        self.keep_alive = False
-        self._reset()
-
-    def _reset(self) -> None:
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.chunks: deque[bytes] = deque()
-        self.buffered = 0
-        self.headers_done = False
-        self.complete = False
-        self.error: TransportError | None = None
-        self.got_bytes = False
-        self.until_close = False
-        self.interim = False
-        self.paused = False
-        self.decoder: zlib._Decompress | None = None
-        self.waiter: asyncio.Future[None] | None = None
-
-    # --- asyncio.Protocol ---------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        self.got_bytes = True
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(TransportError(f"malformed HTTP answer ({type(exc).__name__})"))
-            self.close()
-        except zlib.error:
-            self._fail(TransportError("the compressed answer could not be decoded"))
-            self.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.complete:
-            return
-        if self.headers_done and self.until_close:
-            # A body without a length ends where the connection does (RFC 9112 6.3).
-            try:
-                if self.decoder is not None:
-                    self._push(self.decoder.flush())
-                self.complete = True
-                self._wake()
-                return
-            except zlib.error:
-                pass
-        self._fail(TransportError("the connection closed before the answer was complete"))
-
-    # --- httptools callbacks ------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        known = self.headers.get(key)
-        self.headers[key] = text if known is None else f"{known}, {text}"
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if status < 200:
-            # 1xx (100 Continue, 103 Early Hints): the real answer follows.
-            self.interim = True
-            self.headers = {}
-            return
-        self.status = status
-        headers = self.headers
-        self.until_close = (
-            "content-length" not in headers
-            and "chunked" not in headers.get("transfer-encoding", "").lower()
-            and status not in (204, 304)
-        )
-        encoding = headers.get("content-encoding", "").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            # wbits 47 accepts both the gzip and the zlib wrapper.
-            self.decoder = zlib.decompressobj(47)
-        self.headers_done = True
-        self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        if self.decoder is not None:
-            body = self.decoder.decompress(body)
-        self._push(body)
-
-    def on_message_complete(self) -> None:
-        if self.interim:
-            self.interim = False
-            return
-        if self.decoder is not None:
-            self._push(self.decoder.flush())
-        self.keep_alive = self.parser.should_keep_alive()
-        self.complete = True
-        self._wake()
-
-    # --- the reader's side ----------------------------------------------------------
-
-    def _push(self, data: bytes) -> None:
-        if not data:
-            return
-        self.chunks.append(data)
-        self.buffered += len(data)
-        if self.buffered > _PAUSE_ABOVE and not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def take(self) -> bytes:
-        """Everything buffered so far, as one bytes object."""
-        chunks = self.chunks
-        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        self.buffered = 0
-        if self.paused and not self.closed and self.transport is not None:
-            self.paused = False
-            self.transport.resume_reading()
-        return data
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _fail(self, error: TransportError) -> None:
-        if self.error is None:
-            self.error = error
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
-
-    async def wait(self, timeout: float | None) -> None:
-        """Until the parser has something new, the connection fails, or ``timeout``."""
-        if self.error is not None:
-            raise self.error
-        waiter = self.loop.create_future()
-        self.waiter = waiter
-        timer = self.loop.call_later(timeout, _expire, waiter) if timeout else None
-        try:
-            await waiter
-        finally:
-            self.waiter = None
-            if timer is not None:
-                timer.cancel()
-
-    def send(self, head: bytes, body: Body) -> None:
-        self._reset()
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            self.closed = True
-            raise TransportError("the connection closed before the request was sent")
-        if isinstance(body, list):
-            transport.writelines((head, *body))
-        elif len(body) < _JOIN_BELOW:
-            transport.write(head + body)
-        else:
-            transport.writelines((head, body))
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
 
 
 class Response:
@@ -280,9 +46,9 @@ class Response:
 
     __slots__ = ("_client", "_conn", "_key", "_timeout", "headers", "status")
 
-    def __init__(self, client: HttpClient, conn: _Connection, key: tuple[bool, str, int]) -> None:
+    def __init__(self, client: HttpClient, conn: Connection, key: tuple[bool, str, int]) -> None:
         self._client = client
-        self._conn: _Connection | None = conn
+        self._conn: Connection | None = conn
         self._key = key
         self._timeout = client.read_timeout
         self.status = conn.status
@@ -390,8 +156,8 @@ class HttpClient:
         self.keepalive = keepalive
         self._ssl = ssl_context
         self._resolve = resolve
-        self._idle: dict[tuple[bool, str, int], list[_Connection]] = {}
-        self._targets: dict[str, _Target] = {}
+        self._idle: dict[tuple[bool, str, int], list[Connection]] = {}
+        self._targets: dict[str, Target] = {}
         self._closed = False
 
     async def post(self, url: str, body: Body, headers: Mapping[str, str]) -> Response:
@@ -411,7 +177,7 @@ class HttpClient:
     ) -> Response:
         target = self._targets.get(url)
         if target is None:
-            target = _parse_target(url)
+            target = parse_target(url)
             if len(self._targets) < 256:
                 self._targets[url] = target
         length = None if body is None else body_length(body)
@@ -435,9 +201,7 @@ class HttpClient:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _head(
-        method: str, target: _Target, headers: Mapping[str, str], length: int | None
-    ) -> bytes:
+    def _head(method: str, target: Target, headers: Mapping[str, str], length: int | None) -> bytes:
         sized = "" if length is None else f"content-length: {length}\r\n"
         lines = [
             f"{method} {target.path} HTTP/1.1\r\nhost: {target.host_header}\r\n"
@@ -452,7 +216,7 @@ class HttpClient:
         lines.append("\r\n")
         return "".join(lines).encode("latin-1")
 
-    async def _acquire(self, target: _Target) -> tuple[_Connection, bool]:
+    async def _acquire(self, target: Target) -> tuple[Connection, bool]:
         loop = asyncio.get_running_loop()
         idle = self._idle.get(target.key)
         if idle:
@@ -467,7 +231,7 @@ class HttpClient:
                 return conn, True
         return await self._connect(loop, target), False
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop, target: _Target) -> _Connection:
+    async def _connect(self, loop: asyncio.AbstractEventLoop, target: Target) -> Connection:
         if self._closed:
             raise TransportError("the client is closed")
         context: ssl.SSLContext | None = None
@@ -490,13 +254,13 @@ class HttpClient:
     async def _open(
         self,
         loop: asyncio.AbstractEventLoop,
-        target: _Target,
+        target: Target,
         address: str,
         context: ssl.SSLContext | None,
-    ) -> _Connection:
+    ) -> Connection:
         try:
             _, conn = await loop.create_connection(
-                lambda: _Connection(loop),
+                lambda: Connection(loop),
                 address,
                 target.port,
                 ssl=context,
@@ -510,10 +274,10 @@ class HttpClient:
             raise TransportError(f"could not connect ({type(exc).__name__})") from exc
         return conn
 
-    def _expired(self, conn: _Connection, now: float) -> bool:
+    def _expired(self, conn: Connection, now: float) -> bool:
         return now - conn.idle_since > self.keepalive
 
-    def _park(self, key: tuple[bool, str, int], conn: _Connection) -> None:
+    def _park(self, key: tuple[bool, str, int], conn: Connection) -> None:
         if self._closed:
             conn.close()
             return

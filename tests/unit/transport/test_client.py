@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from visiongate.providers.transport import HttpClient, TransportError
+from visiongate.transport import HttpClient, TransportError
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -1,0 +1,7 @@
+"""The gateway's HTTP/1.1 client, shared by the provider adapters and the image fetcher."""
+
+from visiongate.transport.body import Body, body_length
+from visiongate.transport.client import HttpClient, Response
+from visiongate.transport.connection import TransportError
+
+__all__ = ["Body", "HttpClient", "Response", "TransportError", "body_length"]
