@@ -66,6 +66,13 @@ def parse_data_url(url: str | bytes, param: str, max_bytes: int) -> DataUrl:
     """
     comma = url.find("," if isinstance(url, str) else b",")
     header = url[:comma] if isinstance(url, str) else url[:comma].decode("latin-1")
+    if isinstance(url, bytes) and not (header.isascii() and header.isprintable()):
+        # JSON would have refused these bytes (cut.py took them unparsed): refuse them too.
+        raise ImageError(
+            "The image data URL's header holds bytes that are not printable ASCII.",
+            code="invalid_image_url",
+            param=param,
+        )
     if comma < 0 or header[:5].lower() != _PREFIX:
         raise ImageError(
             "The image data URL is malformed: expected data:image/<format>;base64,<data>.",

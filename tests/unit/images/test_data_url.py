@@ -169,3 +169,10 @@ def test_raw_control_characters_in_bytes_are_refused_as_json_would() -> None:
         parse_data_url(f"data:image/png;base64,{wrapped}".encode(), PARAM, 1_000_000)
     assert info.value.code == "invalid_image_url" and info.value.param == PARAM
     assert "control character" in info.value.message
+
+
+@pytest.mark.parametrize("header", [b"data:image/png\xff;base64,", b"data:image/\npng;base64,"])
+def test_bytes_json_would_refuse_in_the_header_are_refused(header: bytes) -> None:
+    with pytest.raises(ImageError) as info:
+        parse_data_url(header + B64.encode(), PARAM, 1_000_000)
+    assert info.value.code == "invalid_image_url" and info.value.param == PARAM
