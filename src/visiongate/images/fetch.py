@@ -30,7 +30,7 @@ from yarl import URL
 
 from visiongate.errors import ImageError
 from visiongate.settings import Settings
-from visiongate.transport import HttpClient, Response, TransportError
+from visiongate.transport import BodyTooLarge, HttpClient, Response, TransportError
 
 __all__ = [
     "AddressPolicy",
@@ -62,7 +62,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_HEADERS = {"user-agent": "visiongate-image-fetcher/1", "accept": "image/*"}
+# Images are compressed already: asking for gzip would only open the door to a
+# decompression bomb (the client also stops decoding at max_image_bytes).
+_HEADERS = {
+    "user-agent": "visiongate-image-fetcher/1",
+    "accept": "image/*",
+    "accept-encoding": "identity",
+}
 
 
 class BlockedAddress(Exception):
@@ -297,6 +303,8 @@ class ImageFetcher:
             raise _blocked(param, exc.host) from None
         except UnresolvedHost:
             raise _failed(param, target, "its host name does not resolve") from None
+        except BodyTooLarge:
+            raise _too_large(param, self._settings.max_image_bytes) from None
         except TransportError as exc:
             why = str(exc) if str(exc).startswith("TLS") else "its host refused or dropped it"
             raise _failed(param, target, why) from None
@@ -307,7 +315,8 @@ class ImageFetcher:
         seen = {target}
         for _ in range(self._settings.max_image_redirects + 1):
             self._check_literal(target, param)
-            response = await self._client.get(str(target), _HEADERS)
+            cap = self._settings.max_image_bytes
+            response = await self._client.get(str(target), _HEADERS, max_body=cap)
             try:
                 if response.status in _REDIRECTS:
                     target = self._next_hop(response, target, param)

@@ -2,6 +2,6 @@
 
 from visiongate.transport.body import Body, body_length
 from visiongate.transport.client import HttpClient, Response
-from visiongate.transport.connection import TransportError
+from visiongate.transport.connection import BodyTooLarge, TransportError
 
-__all__ = ["Body", "HttpClient", "Response", "TransportError", "body_length"]
+__all__ = ["Body", "BodyTooLarge", "HttpClient", "Response", "TransportError", "body_length"]

@@ -29,9 +29,15 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from visiongate.transport.body import Body, body_length
-from visiongate.transport.connection import Connection, Target, TransportError, parse_target
+from visiongate.transport.connection import (
+    BodyTooLarge,
+    Connection,
+    Target,
+    TransportError,
+    parse_target,
+)
 
-__all__ = ["HttpClient", "Response", "TransportError"]
+__all__ = ["BodyTooLarge", "HttpClient", "Response", "TransportError"]
 
 _USER_AGENT = "visiongate"
 
@@ -168,12 +174,20 @@ class HttpClient:
         """
         return await self.request("POST", url, headers, body)
 
-    async def get(self, url: str, headers: Mapping[str, str]) -> Response:
-        """GET ``url``; as :meth:`post`, without a body."""
-        return await self.request("GET", url, headers)
+    async def get(
+        self, url: str, headers: Mapping[str, str], max_body: int | None = None
+    ) -> Response:
+        """GET ``url``; as :meth:`post`, without a body. ``max_body``: an answer whose body
+        (decoded) is longer fails with :class:`BodyTooLarge` as soon as it is."""
+        return await self.request("GET", url, headers, max_body=max_body)
 
     async def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: Body | None = None
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Body | None = None,
+        max_body: int | None = None,
     ) -> Response:
         target = self._targets.get(url)
         if target is None:
@@ -186,7 +200,7 @@ class HttpClient:
         for attempt in (0, 1):
             conn, reused = await self._acquire(target)
             try:
-                conn.send(head, body)
+                conn.send(head, body, max_body)
                 while not conn.headers_done:
                     await conn.wait(self.read_timeout)
             except TransportError:
@@ -203,10 +217,9 @@ class HttpClient:
     @staticmethod
     def _head(method: str, target: Target, headers: Mapping[str, str], length: int | None) -> bytes:
         sized = "" if length is None else f"content-length: {length}\r\n"
-        lines = [
-            f"{method} {target.path} HTTP/1.1\r\nhost: {target.host_header}\r\n"
-            f"{sized}accept-encoding: gzip, deflate\r\n"
-        ]
+        lines = [f"{method} {target.path} HTTP/1.1\r\nhost: {target.host_header}\r\n{sized}"]
+        if "accept-encoding" not in headers:
+            lines.append("accept-encoding: gzip, deflate\r\n")
         if "user-agent" not in headers:
             lines.append(f"user-agent: {_USER_AGENT}\r\n")
         for name, value in headers.items():

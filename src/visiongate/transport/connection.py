@@ -21,7 +21,7 @@ import httptools
 
 from visiongate.transport.body import Body
 
-__all__ = ["Connection", "Target", "TransportError", "parse_target"]
+__all__ = ["BodyTooLarge", "Connection", "Target", "TransportError", "parse_target"]
 
 
 # A reader that falls this far behind the upstream stops the socket being read until it
@@ -39,6 +39,10 @@ class TransportError(Exception):
     Messages name what happened, never a URL's query or a header, so they are safe to
     show (keys travel in headers).
     """
+
+
+class BodyTooLarge(TransportError):
+    """The answer's body, decoded, is longer than the caller's limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,8 @@ class Connection(asyncio.Protocol):
         self.interim = False
         self.paused = False
         self.decoder: zlib._Decompress | None = None
+        self.limit: int | None = None  # most body bytes kept, after decoding
+        self.received = 0
         self.waiter: asyncio.Future[None] | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------
@@ -171,13 +177,27 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        if self.error is not None:
+            return  # refused as too large: the rest is dropped, the connection closing
+        limit = self.limit
         if self.decoder is not None:
-            body = self.decoder.decompress(body)
+            # With a limit, never decode more than one byte past it: a small gzip body
+            # can stand for gigabytes (a decompression bomb from an image host).
+            room = 0 if limit is None else limit - self.received + 1
+            body = self.decoder.decompress(body, room)
+        if limit is not None:
+            self.received += len(body)
+            if self.received > limit:
+                self._fail(BodyTooLarge(f"the answer is larger than {limit} bytes"))
+                self.close()
+                return
         self._push(body)
 
     def on_message_complete(self) -> None:
         if self.interim:
             self.interim = False
+            return
+        if self.error is not None:
             return
         if self.decoder is not None:
             self._push(self.decoder.flush())
@@ -234,8 +254,10 @@ class Connection(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
 
-    def send(self, head: bytes, body: Body) -> None:
+    def send(self, head: bytes, body: Body, limit: int | None = None) -> None:
+        """Write a request; ``limit``: refuse an answer whose body (decoded) is longer."""
         self._reset()
+        self.limit = limit
         transport = self.transport
         if transport is None or transport.is_closing():
             self.closed = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections import Counter
 
 from aiohttp import web
@@ -13,6 +14,10 @@ __all__ = ["PNG", "image_host"]
 
 PNG = make_image("PNG", (64, 48))
 HITS = web.AppKey("hits", Counter)
+
+
+BOMB_ENCODINGS = web.AppKey("bomb_encodings", list)  # what /bomb was asked to send
+_BOMB = gzip.compress(bytes(64 * 2**20), compresslevel=9)
 
 
 def image_host() -> web.Application:
@@ -66,6 +71,12 @@ def image_host() -> web.Application:
     async def huge_declared(request: web.Request) -> web.Response:
         return web.Response(body=b"x" * 100_001, content_type="image/png")
 
+    async def bomb(request: web.Request) -> web.Response:
+        # 64 MB of zeros in ~64 KB of gzip, sent though the fetcher asked for identity.
+        request.app[BOMB_ENCODINGS].append(request.headers.get("Accept-Encoding"))
+        headers = {"Content-Encoding": "gzip", "Content-Type": "image/png"}
+        return web.Response(body=_BOMB, headers=headers)
+
     async def status(request: web.Request) -> web.Response:
         return web.Response(status=int(request.match_info["code"]), text="nope")
 
@@ -78,4 +89,6 @@ def image_host() -> web.Application:
     app.router.add_get("/endless", endless)
     app.router.add_get("/huge-declared", huge_declared)
     app.router.add_get("/status/{code}", status)
+    app.router.add_get("/bomb", bomb)
+    app[BOMB_ENCODINGS] = []
     return app

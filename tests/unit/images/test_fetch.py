@@ -11,7 +11,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tests.support.background import BackgroundApp
 from tests.unit.images.helpers import make_settings
-from tests.unit.images.servers import HITS, PNG, image_host
+from tests.unit.images.servers import BOMB_ENCODINGS, HITS, PNG, image_host
 from visiongate.errors import ImageError
 from visiongate.images.fetch import (
     AddressPolicy,
@@ -319,6 +319,14 @@ async def test_a_declared_length_over_the_cap_is_refused_before_reading(
         f"{host.url}/huge-declared", allow_private_image_hosts=True, max_image_bytes=100_000
     )
     assert error.code == "image_too_large"
+
+
+async def test_a_gzip_bomb_is_refused_without_decoding_it_all(host: BackgroundApp) -> None:
+    error = await refused(
+        f"{host.url}/bomb", allow_private_image_hosts=True, max_image_bytes=1_000_000
+    )
+    assert error.code == "image_too_large"
+    assert host.app[BOMB_ENCODINGS][-1] == "identity"  # gzip was not even asked for
 
 
 @pytest.mark.parametrize("path", ["/slow", "/stall"])

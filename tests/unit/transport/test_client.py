@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from visiongate.transport import HttpClient, TransportError
+from visiongate.transport import BodyTooLarge, HttpClient, TransportError
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -490,3 +490,27 @@ async def test_a_resolve_hook_picks_the_address_and_tls_still_checks_the_name(
     assert request.startswith(b"GET /a.png HTTP/1.1\r\n")
     assert f"\r\nhost: img.test:{port}\r\n".encode() in request
     assert b"content-length" not in request.lower()  # a GET without a body says nothing
+
+
+async def test_max_body_stops_decoding_a_gzip_bomb_just_past_the_limit() -> None:
+    bomb = gzip.compress(bytes(32 * 2**20), compresslevel=9)  # 32 MB of zeros in ~32 KB
+
+    def make(server: Server) -> Handler:
+        async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
+            await server.read_request(reader)
+            writer.write(answer(bomb, b"content-encoding: gzip"))
+
+        return handle
+
+    async with serving(make) as (server, url):
+        http = client()
+        response = await http.get(url, {"accept-encoding": "identity"}, max_body=1_000_000)
+        received = 0
+        with pytest.raises(BodyTooLarge):
+            async for chunk in response.iter_chunks():
+                received += len(chunk)
+        assert received <= 1_000_001  # never more than one byte past the limit decoded
+        await http.close()
+    request = server.requests[0]
+    assert b"\r\naccept-encoding: identity\r\n" in request  # the caller's, not the default
+    assert request.count(b"accept-encoding") == 1
