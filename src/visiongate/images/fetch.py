@@ -363,18 +363,13 @@ class ImageFetcher:
             raise _blocked(param, host, literal=True)
 
     async def _read(self, response: Response, param: str) -> bytes:
+        """The body; the client itself stops at ``max_image_bytes`` (``BodyTooLarge``,
+        after decoding), so only a declared length over it is checked here, up front."""
         cap = self._settings.max_image_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise _too_large(param, cap)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.iter_chunks():
-            size += len(chunk)
-            if size > cap:
-                raise _too_large(param, cap)
-            chunks.append(chunk)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return await response.read()
 
 
 def _bad_url(param: str, why: str) -> ImageError:

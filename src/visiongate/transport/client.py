@@ -73,15 +73,19 @@ class Response:
         conn = self._conn
         if conn is None:
             raise TransportError("the answer was already read or dropped")
+        parts: list[bytes] = []
         try:
             while not conn.complete:
+                if conn.paused:  # past the pause threshold: reading resumes once drained
+                    parts.append(conn.take())
                 await conn.wait(self._timeout)
         except BaseException:
             self.close()
             raise
-        body = conn.take() if conn.chunks else b""
+        if conn.chunks:
+            parts.append(conn.take())
         self.release()
-        return body
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives: whatever is buffered at each step, joined."""

@@ -514,3 +514,21 @@ async def test_max_body_stops_decoding_a_gzip_bomb_just_past_the_limit() -> None
     request = server.requests[0]
     assert b"\r\naccept-encoding: identity\r\n" in request  # the caller's, not the default
     assert request.count(b"accept-encoding") == 1
+
+
+async def test_a_body_past_the_pause_threshold_is_read_whole() -> None:
+    # The connection stops reading while 4 MB sit unread; read() drains as it waits.
+    big = bytes(range(256)) * (6 * 2**12)  # 6 MB
+
+    def make(server: Server) -> Handler:
+        async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
+            await server.read_request(reader)
+            writer.write(answer(big))
+
+        return handle
+
+    async with serving(make) as (_, url):
+        http = client(read=2.0)
+        response = await http.post(url, b"{}", {})
+        assert await response.read() == big
+        await http.close()
