@@ -19,3 +19,15 @@ def on_the_wire(payload: Any) -> Any:
 def ascii_text(value: str | bytes) -> str:
     """Base64 or a data URL as the str JSON carries, whichever form the part holds."""
     return value.decode("ascii") if isinstance(value, bytes) else value
+
+
+def as_parsed(value: Any) -> Any:
+    """``value`` with every bytes (a data URL cut out unparsed, api/cut.py) turned back
+    into the str JSON parsing would have made of it."""
+    if isinstance(value, bytes):
+        return value.decode("ascii")
+    if isinstance(value, dict):
+        return {k: as_parsed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_parsed(v) for v in value]
+    return value

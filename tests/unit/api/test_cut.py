@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.support.wire import as_parsed
 from visiongate.api import cut
 from visiongate.api.parse import parse_body, parse_chat_request
 from visiongate.errors import InvalidRequest
@@ -18,17 +19,6 @@ from visiongate.errors import InvalidRequest
 def _url(size: int = 60_000, seed: int = 1) -> str:
     data = seed.to_bytes(4, "big") + os.urandom(size)
     return "data:image/jpeg;base64," + base64.b64encode(data).decode()
-
-
-def _as_parsed(value: Any) -> Any:
-    """``value`` with every bytes turned back into the str JSON would have made."""
-    if isinstance(value, bytes):
-        return value.decode("ascii")
-    if isinstance(value, dict):
-        return {k: _as_parsed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_parsed(v) for v in value]
-    return value
 
 
 def _body(*content: Any, **extra: Any) -> bytes:
@@ -47,7 +37,7 @@ def test_large_data_urls_come_back_as_bytes_and_the_rest_as_parsed() -> None:
     data = parse_body(body)
     urls = [p["image_url"]["url"] for p in data["messages"][0]["content"][1:]]
     assert urls == [first.encode(), second.encode()]
-    assert _as_parsed(data) == orjson.loads(body)
+    assert as_parsed(data) == orjson.loads(body)
     request = parse_chat_request(data)
     assert [p.url for p in request.images] == urls
 
@@ -69,7 +59,7 @@ def test_large_data_urls_come_back_as_bytes_and_the_rest_as_parsed() -> None:
 )
 def test_every_body_parses_to_what_orjson_makes_of_it(content: list[Any]) -> None:
     body = _body(*content)
-    assert _as_parsed(parse_body(body)) == orjson.loads(body)
+    assert as_parsed(parse_body(body)) == orjson.loads(body)
 
 
 def test_a_data_url_in_a_text_is_never_replaced_by_a_token() -> None:

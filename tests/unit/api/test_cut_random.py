@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.support.wire import as_parsed
 from visiongate.api.parse import parse_body
 from visiongate.errors import ImageError, InvalidRequest
 from visiongate.images.data_url import parse_data_url
@@ -71,16 +72,6 @@ def _bytes_in(value: Any) -> Iterator[bytes]:
             yield from _bytes_in(item)
 
 
-def _as_parsed(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("ascii")
-    if isinstance(value, dict):
-        return {k: _as_parsed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_parsed(v) for v in value]
-    return value
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_random_bodies_parse_as_json_or_are_refused(seed: int) -> None:
     bodies = _Bodies(seed)
@@ -101,4 +92,4 @@ def test_random_bodies_parse_as_json_or_are_refused(seed: int) -> None:
                 with pytest.raises(ImageError):
                     parse_data_url(url, "p", 10**8)
             continue
-        assert expected is not None and _as_parsed(got) == expected
+        assert expected is not None and as_parsed(got) == expected
