@@ -13,8 +13,8 @@ Every address the gateway connects to for an image passes :meth:`AddressPolicy.a
 
 The body is read as it arrives and abandoned as soon as it passes ``max_image_bytes``;
 one deadline (``image_fetch_timeout``) covers resolution, every hop and the body.
-Connections to an image host are kept alive and reused, like the providers' (aiohttp did
-this before at ~2.5x the CPU per fetch, docs/performance.md).
+Connections to an image host are kept alive and reused, like the providers'
+(docs/performance.md has what moving off aiohttp saved).
 """
 
 from __future__ import annotations
@@ -71,24 +71,21 @@ _HEADERS = {
 }
 
 
-class BlockedAddress(Exception):
-    """Raised by :class:`GuardedResolver` when a host resolves only to refused addresses.
-
-    Deliberately not an OSError, which the HTTP client reports as a failed connection:
-    a refused host must not read as an unreachable one.
-    """
+class _HostRefused(Exception):
+    """Raised from the client's ``resolve`` hook. Deliberately not an OSError, which the
+    HTTP client reports as a failed connection: the fetcher maps each kind itself."""
 
     def __init__(self, host: str) -> None:
         super().__init__(host)
         self.host = host
 
 
-class UnresolvedHost(Exception):
-    """The host name has no address (not an OSError, for the same reason)."""
+class BlockedAddress(_HostRefused):
+    """The host resolves only to addresses the policy refuses (or is such a literal)."""
 
-    def __init__(self, host: str) -> None:
-        super().__init__(host)
-        self.host = host
+
+class UnresolvedHost(_HostRefused):
+    """The host name has no address."""
 
 
 class SystemResolver:
@@ -274,6 +271,7 @@ class ImageFetcher:
 
     async def close(self) -> None:
         await self._client.close()
+        await self._guard.close()
 
     async def _addresses(self, host: str, port: int) -> list[str]:
         """Where the client may connect for ``host``: checked, every one."""
