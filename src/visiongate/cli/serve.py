@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+from typing import Any
 
 __all__ = ["register"]
+
+log = logging.getLogger("visiongate")
+_APP = "visiongate.app:factory"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +29,12 @@ def run(args: argparse.Namespace) -> int:
 
     from visiongate.observability.logging import configure_logging
     from visiongate.settings import load_settings
+    from visiongate.workers import (
+        STARTUP_FAILURE,
+        Supervisor,
+        balanced_workers_supported,
+        listening_sockets,
+    )
 
     # Workers are separate processes that build their own app from the environment, so
     # the CLI's choices travel there as environment variables.
@@ -31,18 +42,29 @@ def run(args: argparse.Namespace) -> int:
         os.environ["VISIONGATE_CONFIG"] = os.path.abspath(args.config)
     settings = load_settings(host=args.host, port=args.port, workers=args.workers)
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "visiongate.app:factory",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers if settings.workers > 1 else None,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=settings.access_log,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": settings.access_log,
+        "log_config": None,
+        "timeout_graceful_shutdown": 30,
+        "server_header": False,
+    }
+    if settings.workers > 1 and balanced_workers_supported():
+        # One listening socket per worker, so connections spread evenly (workers.py).
+        config = uvicorn.Config(_APP, **options)
+        try:
+            sockets = listening_sockets(
+                settings.host, settings.port, settings.workers, config.backlog
+            )
+        except OSError as exc:
+            log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
+            return STARTUP_FAILURE
+        return Supervisor(config, sockets).run()
+    workers = settings.workers if settings.workers > 1 else None
+    uvicorn.run(_APP, workers=workers, **options)
     return 0
