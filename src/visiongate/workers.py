@@ -75,12 +75,14 @@ def listening_sockets(host: str, port: int, count: int, backlog: int) -> list[so
     return sockets
 
 
-def _serve(config: uvicorn.Config, sock: socket.socket) -> None:
+def _serve(config: uvicorn.Config, sock: socket.socket, supervisor: int) -> None:
     """A worker's whole life; runs in a fresh (spawned) interpreter."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() == 1:  # the supervisor died before the line above ran
+        # The supervisor died before the line above ran. Compared with its pid, not with 1:
+        # in a container the supervisor itself is often pid 1.
+        if os.getppid() != supervisor:
             return
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
@@ -127,7 +129,7 @@ class Supervisor:
     def _start(self, index: int) -> BaseProcess:
         worker = self._context.Process(
             target=_serve,
-            args=(self._config, self._sockets[index]),
+            args=(self._config, self._sockets[index], os.getpid()),
             name=f"visiongate-worker-{index}",
         )
         worker.start()

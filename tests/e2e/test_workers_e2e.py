@@ -179,3 +179,15 @@ def test_a_worker_that_cannot_start_stops_the_server(tmp_path: Path) -> None:
     ):
         pass
     assert time.monotonic() - started < 30
+
+
+def test_workers_stop_when_the_supervisor_is_killed(upstream: tuple[FakeOpenAI, str]) -> None:
+    """SIGKILL leaves the supervisor no chance to stop its workers: the kernel's parent-death
+    signal does, so no orphan keeps serving on the port."""
+    with _gateway(upstream, 2) as gw:
+        workers = _workers(gw, 2)
+        gw.proc.kill()
+        gw.proc.wait(10)
+        _, alive = psutil.wait_procs(workers, timeout=40)
+        assert not alive
+        assert _listening(_port(gw)) == 0
