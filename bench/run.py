@@ -414,7 +414,9 @@ def _self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _list(kind: type, allowed: Any = None) -> Any:
+def comma_list(kind: type, allowed: Any = None) -> Any:
+    """An argparse type: a comma-separated list of ``kind``, each one of ``allowed``."""
+
     def parse(text: str) -> list[Any]:
         items = [kind(x) for x in text.split(",") if x.strip()]
         if allowed is not None:
@@ -431,9 +433,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--name", default="visiongate", help="label of the result files")
-    ap.add_argument("--scenarios", type=_list(str, SCENARIOS), default=list(SCENARIOS))
-    ap.add_argument("--routes", type=_list(str, ROUTES), default=list(ROUTES))
-    ap.add_argument("--concurrency", type=_list(int), default=[1, 16, 64])
+    ap.add_argument("--scenarios", type=comma_list(str, SCENARIOS), default=list(SCENARIOS))
+    ap.add_argument("--routes", type=comma_list(str, ROUTES), default=list(ROUTES))
+    ap.add_argument("--concurrency", type=comma_list(int), default=[1, 16, 64])
     ap.add_argument("--duration", type=float, default=5, help="seconds per point through a gateway")
     ap.add_argument("--direct-duration", type=float, default=3, help="seconds per direct point")
     ap.add_argument("--warmup", type=float, default=1, help="seconds of warm-up per case (c=16)")

@@ -42,6 +42,7 @@ import gateways
 import psutil
 from load import ensure_wrk, run_wrk
 from procs import Proc, pinned
+from run import comma_list
 from scenarios import ROUTES, build_cases, make_images
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -360,28 +361,17 @@ def _table(rows: dict[str, list[dict[str, Any]]], mode: str, a: argparse.Namespa
     return "\n".join(head)
 
 
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x]
-
-
-def _names(allowed: tuple[str, ...]) -> Any:
-    def parse(text: str) -> list[str]:
-        names = [x for x in text.split(",") if x]
-        bad = [x for x in names if x not in allowed]
-        if bad:
-            raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {list(allowed)}")
-        return names
-
-    return parse
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--workers", type=_ints, default=[1, 2, 3, 4], help="N values, 1 first")
-    ap.add_argument("--scenarios", type=_names(_NO_IMAGE_HOST), default=["text", "image_b64"])
-    ap.add_argument("--routes", type=_names(ROUTES), default=["openai"])
+    ap.add_argument(
+        "--workers", type=comma_list(int), default=[1, 2, 3, 4], help="N values, 1 first"
+    )
+    ap.add_argument(
+        "--scenarios", type=comma_list(str, _NO_IMAGE_HOST), default=["text", "image_b64"]
+    )
+    ap.add_argument("--routes", type=comma_list(str, ROUTES), default=["openai"])
     ap.add_argument("--mode", choices=("cores", "quota"), help="default: cores if N+1 cores")
     ap.add_argument(
         "--share", type=float, default=0.2, help="quota mode: a core's share per worker"
