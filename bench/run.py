@@ -51,7 +51,7 @@ def _get_json(port: int, path: str, method: str = "GET") -> dict[str, Any]:
         conn.close()
 
 
-def _wait_port(port: int, proc: Proc, timeout: float) -> float | None:
+def wait_port(port: int, proc: Proc, timeout: float) -> float | None:
     """Seconds from the process start until ``port`` accepts connections."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.alive():
@@ -141,7 +141,7 @@ class Bench:
         )
         self.procs += [self.upstream, self.imagehost]
         for proc, port in ((self.upstream, a.upstream_port), (self.imagehost, a.image_port)):
-            if _wait_port(port, proc, 15) is None:
+            if wait_port(port, proc, 15) is None:
                 raise RuntimeError(f"{proc.name} did not start: {proc.log_tail()}")
         self.upstream_url = f"http://127.0.0.1:{a.upstream_port}"
         self.image_host = f"127.0.0.1:{a.image_port}"
@@ -253,7 +253,7 @@ class Bench:
             spec.env,
         )
         self.procs.append(proc)
-        listen = _wait_port(spec.port, proc, a.ready_timeout)
+        listen = wait_port(spec.port, proc, a.ready_timeout)
         first_ok = None
         cases = [c for c in cases if c.route in spec.models]
         if not cases:

@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ import gateways
 import psutil
 from load import ensure_wrk, run_wrk
 from procs import Proc, pinned
-from run import comma_list
+from run import comma_list, wait_port
 from scenarios import ROUTES, build_cases, make_images
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -212,12 +211,9 @@ class Run:
         argv = [sys.executable, os.path.join(_HERE, "upstream.py"), "--port", str(a.upstream_port)]
         proc = Proc("upstream", pinned(argv, self.load_cores), os.path.join(self.run_dir, "up.log"))
         self.procs.append(proc)
-        for _ in range(100):
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", a.upstream_port), 0.2).close()
-                return f"http://127.0.0.1:{a.upstream_port}"
-            time.sleep(0.1)
-        raise RuntimeError(f"the fake upstream did not start: {proc.log_tail()}")
+        if wait_port(a.upstream_port, proc, 10) is None:
+            raise RuntimeError(f"the fake upstream did not start: {proc.log_tail()}")
+        return f"http://127.0.0.1:{a.upstream_port}"
 
     def place(self, root: Proc, n: int, port: int) -> Workers:
         workers = Workers(serving_processes(psutil.Process(root.pid), n), port)
@@ -237,7 +233,7 @@ class Run:
         return workers
 
     def point(
-        self, n: int, upstream: str, case: Any, url: str, auth: dict[str, str], workers: Workers
+        self, n: int, case: Any, url: str, auth: dict[str, str], workers: Workers
     ) -> dict[str, Any]:
         a = self.args
         headers = {**auth, "Content-Type": "application/json"}
@@ -298,7 +294,7 @@ class Run:
             for case in self.cases:
                 for n in a.workers:
                     spec, workers = started[n]
-                    row = self.point(n, upstream, case, spec.chat_url, spec.auth, workers)
+                    row = self.point(n, case, spec.chat_url, spec.auth, workers)
                     rows.setdefault(case.key, {}).setdefault(n, []).append(row)
                     log(f"  round {round_ + 1} " + _line(case.key, row))
         print()
