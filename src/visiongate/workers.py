@@ -38,7 +38,13 @@ from types import FrameType
 
 import uvicorn
 
-__all__ = ["STARTUP_FAILURE", "Supervisor", "balanced_workers_supported", "listening_sockets"]
+__all__ = [
+    "STARTUP_FAILURE",
+    "Supervisor",
+    "balanced_workers_supported",
+    "listening_sockets",
+    "serve_on",
+]
 
 log = logging.getLogger("visiongate.workers")
 
@@ -63,7 +69,8 @@ def listening_sockets(host: str, port: int, count: int, backlog: int) -> list[so
             sock = socket.socket(family, socket.SOCK_STREAM)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if count > 1:  # one socket alone must fail on a port another server holds
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
             port = sock.getsockname()[1]
             sock.listen(backlog)
@@ -84,10 +91,16 @@ def _serve(config: uvicorn.Config, sock: socket.socket, supervisor: int) -> None
         # in a container the supervisor itself is often pid 1.
         if os.getppid() != supervisor:
             return
+    code = serve_on(config, sock)
+    if code:
+        sys.exit(code)
+
+
+def serve_on(config: uvicorn.Config, sock: socket.socket) -> int:
+    """Run one server process on ``sock`` until it is told to stop; its exit code."""
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
-    if not server.started:
-        sys.exit(STARTUP_FAILURE)
+    return 0 if server.started else STARTUP_FAILURE
 
 
 class Supervisor:

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         Supervisor,
         balanced_workers_supported,
         listening_sockets,
+        serve_on,
     )
 
     # Workers are separate processes that build their own app from the environment, so
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         "factory": True,
         "host": settings.host,
         "port": settings.port,
-        "loop": "uvloop",
+        "loop": "visiongate.listener:GatewayLoop",  # uvloop, accepting greedily
         "http": "httptools",
         "lifespan": "on",
         "access_log": settings.access_log,
@@ -54,17 +55,20 @@ def run(args: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": 30,
         "server_header": False,
     }
-    if settings.workers > 1 and balanced_workers_supported():
-        # One listening socket per worker, so connections spread evenly (workers.py).
-        config = uvicorn.Config(_APP, **options)
-        try:
-            sockets = listening_sockets(
-                settings.host, settings.port, settings.workers, config.backlog
-            )
-        except OSError as exc:
-            log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
-            return STARTUP_FAILURE
+    if settings.workers > 1 and not balanced_workers_supported():
+        # Where SO_REUSEPORT does not balance: uvicorn's supervisor, one shared socket.
+        uvicorn.run(_APP, workers=settings.workers, **options)
+        return 0
+    # The sockets are bound here, not by uvicorn: one per worker (workers.py), and a socket
+    # handed in is what the gateway's loop accepts from greedily (listener.py).
+    config = uvicorn.Config(_APP, **options)
+    try:
+        sockets = listening_sockets(settings.host, settings.port, settings.workers, config.backlog)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
+        return STARTUP_FAILURE
+    if len(sockets) > 1:
         return Supervisor(config, sockets).run()
-    workers = settings.workers if settings.workers > 1 else None
-    uvicorn.run(_APP, workers=workers, **options)
-    return 0
+    host, port = sockets[0].getsockname()[:2]
+    log.info("listening on http://%s:%d", f"[{host}]" if ":" in host else host, port)
+    return serve_on(config, sockets[0])

@@ -18,7 +18,7 @@ PIECE = 262_144  # characters validated at a time (data_url._PIECE)
 KEPT = 65_536  # decoded bytes kept of each end of a longer payload
 
 
-def parse(url: str, max_bytes: int = 1_000_000) -> DataUrl:
+def parse(url: str | bytes, max_bytes: int = 1_000_000) -> DataUrl:
     return parse_data_url(url, PARAM, max_bytes)
 
 
@@ -28,7 +28,7 @@ def decoded(url: str, parsed: DataUrl) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-def refused(url: str, max_bytes: int = 1_000_000) -> ImageError:
+def refused(url: str | bytes, max_bytes: int = 1_000_000) -> ImageError:
     with pytest.raises(ImageError) as info:
         parse(url, max_bytes)
     assert info.value.param == PARAM
@@ -95,6 +95,9 @@ def test_characters_outside_the_alphabet_are_refused(payload: str) -> None:
     error = refused(f"data:image/png;base64,{payload}")
     assert error.code == "invalid_image_url"
     assert "base64" in error.message
+    # The same payload as the body cutter hands it over: UTF-8 bytes, not a string.
+    as_bytes = refused(f"data:image/png;base64,{payload}".encode())
+    assert (as_bytes.code, as_bytes.message) == (error.code, error.message)
 
 
 @pytest.mark.parametrize(
