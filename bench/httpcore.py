@@ -2,7 +2,7 @@
 
 The fake upstream and the image host must cost next to nothing per request, or they, not
 the gateway, would be what the benchmark measures. So this is a bare ``asyncio.Protocol``
-(on uvloop when it is installed) with no framework: keep-alive, ``Content-Length`` request
+(on the gateway's own uvloop loop) with no framework: keep-alive, ``Content-Length`` request
 bodies, one request at a time per connection, and responses that are either one body or a
 list of chunks sent with chunked transfer encoding (for SSE), optionally after a delay.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -158,18 +159,20 @@ class _Connection(asyncio.Protocol):
 
 
 def serve(host: str, port: int, handler: Handler, on_connect: Callable[[], None]) -> None:
-    """Serve ``handler`` on ``host:port`` until SIGTERM or SIGINT (uvloop if available)."""
-    try:
-        import uvloop
+    """Serve ``handler`` on ``host:port`` until SIGTERM or SIGINT.
 
-        runner = uvloop.run
-    except ImportError:  # the plain loop works too, at a few more microseconds a request
-        runner = asyncio.run
+    On the gateway's own loop (uvloop, letting in every waiting connection when it wakes,
+    ``visiongate.listener``): with uvloop's own listener the fake took one new connection
+    per turn of its loop, and wrk's 64 connections at the start of each point waited for
+    it, which showed as a p99 tail in the *direct* runs.
+    """
+    from visiongate.listener import GatewayLoop
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        sock = socket.create_server((host, port), backlog=1024)  # SO_REUSEADDR on POSIX
         server = await loop.create_server(
-            lambda: _Connection(handler, on_connect), host, port, backlog=1024, reuse_address=True
+            lambda: _Connection(handler, on_connect), sock=sock, backlog=1024
         )
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -177,4 +180,5 @@ def serve(host: str, port: int, handler: Handler, on_connect: Callable[[], None]
         async with server:
             await stop.wait()
 
-    runner(main())
+    with asyncio.Runner(loop_factory=GatewayLoop) as runner:
+        runner.run(main())
