@@ -49,6 +49,15 @@ def listening(backlog: int = 128) -> socket.socket:
     return sock
 
 
+async def echo_server(backlog: int) -> tuple[list[Echo], asyncio.AbstractServer, int]:
+    """An echo server on the running loop's ``create_server`` with a socket handed in:
+    the protocols it made so far, the server, and its port."""
+    made, build = protocol_factory()
+    sock = listening(backlog)
+    server = await asyncio.get_running_loop().create_server(build, sock=sock, backlog=backlog)
+    return made, server, sock.getsockname()[1]
+
+
 def connect(port: int) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=5)
 
@@ -66,11 +75,7 @@ def test_a_burst_of_waiting_connections_is_let_in_within_a_few_turns() -> None:
     """uvloop's own listener takes one connection per turn (64 turns for this burst)."""
 
     async def main() -> tuple[int, int, type]:
-        loop = asyncio.get_running_loop()
-        made, build = protocol_factory()
-        sock = listening()
-        server = await loop.create_server(build, sock=sock, backlog=128)
-        port = sock.getsockname()[1]
+        made, server, port = await echo_server(128)
         # The kernel completes each handshake and queues it; the loop has not run yet.
         clients = [connect(port) for _ in range(BURST)]
         turns = await turns_until(lambda: len(made) == BURST)
@@ -89,10 +94,7 @@ def test_a_burst_of_waiting_connections_is_let_in_within_a_few_turns() -> None:
 def test_accepted_connections_carry_data_with_nodelay() -> None:
     async def main() -> tuple[list[bytes], list[int]]:
         loop = asyncio.get_running_loop()
-        made, build = protocol_factory()
-        sock = listening()
-        server = await loop.create_server(build, sock=sock, backlog=16)
-        port = sock.getsockname()[1]
+        made, server, port = await echo_server(16)
         clients = [connect(port) for _ in range(3)]
         await turns_until(lambda: len(made) == 3)
         answers = []
@@ -116,10 +118,7 @@ def test_accepted_connections_carry_data_with_nodelay() -> None:
 def test_close_stops_accepting_and_keeps_the_connections_made() -> None:
     async def main() -> tuple[bool, bool, bytes]:
         loop = asyncio.get_running_loop()
-        made, build = protocol_factory()
-        sock = listening()
-        server = await loop.create_server(build, sock=sock, backlog=16)
-        port = sock.getsockname()[1]
+        made, server, port = await echo_server(16)
         client = connect(port)
         await turns_until(lambda: len(made) == 1)
         server.close()
