@@ -11,13 +11,12 @@ import logging
 
 from visiongate.accounting import Accounts
 from visiongate.core.catalog import Catalog, load_catalog, merge_tables
-from visiongate.core.service import ChatService
 from visiongate.images import ImagePipeline
 from visiongate.local.registry import local_model_overrides
 from visiongate.observability.metrics import Metrics
 from visiongate.providers.base import Provider
-from visiongate.providers.local import LocalProvider
 from visiongate.providers.registry import build_providers
+from visiongate.service import ChatService
 from visiongate.settings import Settings
 
 __all__ = ["Runtime", "build_catalog"]
@@ -35,9 +34,8 @@ class Runtime:
         self.settings = settings
         self.catalog = build_catalog(settings, environ)
         self.providers: dict[str, Provider] = build_providers(self.catalog, settings)
-        local = self.providers.get("local")
-        if isinstance(local, LocalProvider):
-            local.serve([m for m in self.catalog.models.values() if m.provider == "local"])
+        for name, provider in self.providers.items():
+            provider.serve([m for m in self.catalog.models.values() if m.provider == name])
         self.images = ImagePipeline(settings)
         self.accounts = Accounts(settings)
         self.metrics = Metrics()

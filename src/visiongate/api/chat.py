@@ -25,10 +25,10 @@ from visiongate.api.render import ChunkRenderer, render_completion
 from visiongate.api.sse import DONE, error_frame
 from visiongate.core.messages import StreamDelta
 from visiongate.core.outcome import Outcome
-from visiongate.core.service import ChatService, Prepared
 from visiongate.errors import GatewayError, RequestTooLarge, UpstreamError
 from visiongate.observability.logging import EventLog
 from visiongate.observability.metrics import Metrics
+from visiongate.service import ChatService, Prepared
 
 __all__ = ["CHAT_PATHS", "ChatEndpoint"]
 

@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse, Response
 from visiongate.api.operations import HEALTHY, METRICS_TYPE, readiness
 from visiongate.core.catalog import ModelEntry
 from visiongate.errors import ModelNotFound
-from visiongate.providers.local import LocalProvider
 from visiongate.runtime import Runtime
 
 __all__ = ["build_router", "model_card"]
@@ -52,9 +51,8 @@ def model_card(runtime: Runtime, entry: ModelEntry) -> dict[str, Any]:
     if entry.retired:
         card["retired"] = entry.retired
         card["successor"] = entry.successor
-    if isinstance(adapter, LocalProvider):
-        card["available"] = adapter.available(entry)
-        card["status"] = adapter.status(entry)
+    if adapter is not None:
+        card.update(adapter.describe(entry))
     return card
 
 

@@ -66,6 +66,16 @@ class Provider(ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what :meth:`start` opened."""
 
+    def serve(self, models: list[ModelEntry]) -> None:  # noqa: B027 - optional hook
+        """The catalog models this provider serves, told once before :meth:`start` (a
+        provider that loads models in process warms them up from this)."""
+
+    def describe(self, model: ModelEntry) -> dict[str, Any]:
+        """What ``GET /v1/models`` adds to or overrides in ``model``'s card: a provider
+        that knows more than its credentials (a local engine's load state) says it here,
+        so the edge needs no knowledge of provider kinds."""
+        return {}
+
     def check(self, request: ChatRequest, model: ModelEntry) -> None:
         """Refuse, before any image work, what this provider cannot honour.
 

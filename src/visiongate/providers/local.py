@@ -78,6 +78,9 @@ class LocalProvider(Provider):
             self._engines[model.id] = engine
         return engine
 
+    def describe(self, model: ModelEntry) -> dict[str, Any]:
+        return {"available": self.available(model), "status": self.status(model)}
+
     def status(self, model: ModelEntry) -> dict[str, Any]:
         try:
             engine = self.engine(model)
