@@ -24,6 +24,7 @@ __all__ = [
     "Role",
     "StreamDelta",
     "TextPart",
+    "ThinkingPart",
     "ToolCall",
     "ToolCallDelta",
     "ToolSpec",
@@ -36,8 +37,29 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 @dataclass(slots=True)
 class TextPart:
+    """Text; ``cache_control`` is a client's prompt-cache breakpoint on it (Anthropic's
+    ``{"type": "ephemeral"}``), kept for providers that take one."""
+
     text: str
     kind: Literal["text"] = "text"
+    cache_control: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ThinkingPart:
+    """A reasoning block of an earlier assistant turn that a client hands back (Anthropic's
+    ``thinking`` with its ``signature``, or ``redacted_thinking`` with its ``data``).
+
+    Only a provider that has the concept can take it back; adapters of providers that
+    have none leave it out (documented), and the service refuses it for a model of a
+    provider that has the concept but not this model.
+    """
+
+    thinking: str = ""
+    signature: str | None = None
+    redacted: str | None = None  # the opaque ``data`` of a ``redacted_thinking`` block
+    param: str = ""
+    kind: Literal["thinking"] = "thinking"
 
 
 class ImagePart:
@@ -65,6 +87,7 @@ class ImagePart:
         "_data",
         "_nbytes",
         "b64",
+        "cache_control",
         "converted",
         "detail",
         "frames",
@@ -88,8 +111,10 @@ class ImagePart:
         height: int = 0,
         frames: int = 1,
         converted: bool = False,
+        cache_control: dict[str, Any] | None = None,
     ) -> None:
         self.param = param
+        self.cache_control = cache_control
         self.detail = detail
         self.url = url
         self._data = data
@@ -220,7 +245,7 @@ class ImagePart:
         return self.b64
 
 
-Part = TextPart | ImagePart
+Part = TextPart | ImagePart | ThinkingPart
 
 
 @dataclass(slots=True)
@@ -230,6 +255,7 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -238,15 +264,22 @@ class ToolSpec:
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
 class Message:
+    """One turn. A ``tool`` message is a tool's result: its parts may hold images (the
+    Messages and Responses APIs allow them), ``is_error`` says the tool failed, and
+    ``cache_control`` is a cache breakpoint on the result as a whole."""
+
     role: Role
     parts: list[Part] = field(default_factory=list)
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    is_error: bool = False
+    cache_control: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -256,6 +289,10 @@ class Message:
     @property
     def images(self) -> list[ImagePart]:
         return [p for p in self.parts if isinstance(p, ImagePart)]
+
+    @property
+    def thinking(self) -> list[ThinkingPart]:
+        return [p for p in self.parts if isinstance(p, ThinkingPart)]
 
 
 @dataclass(slots=True)
@@ -284,6 +321,7 @@ class ChatRequest:
     user: str | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    top_k: int | None = None
 
     @property
     def images(self) -> list[ImagePart]:
@@ -294,7 +332,8 @@ class ChatRequest:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from the provider's prompt cache
+    cache_creation_tokens: int = 0  # prompt tokens written to it (Anthropic reports them)
     image_tokens: int = 0
     estimated: bool = False
 
@@ -310,6 +349,7 @@ class Choice:
     tool_calls: list[ToolCall] | None = None
     finish_reason: FinishReason | None = "stop"
     refusal: str | None = None
+    stop_sequence: str | None = None  # which stop sequence ended it, where the provider says
 
 
 @dataclass(slots=True)
@@ -342,5 +382,6 @@ class StreamDelta:
     refusal: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     finish_reason: FinishReason | None = None
+    stop_sequence: str | None = None
     usage: Usage | None = None
     upstream_model: str | None = None

@@ -57,8 +57,7 @@ def to_conversation(
             elif isinstance(part, ImagePart):
                 content.append({"type": "image"})
                 images.append(part)
-            else:  # pragma: no cover - the message model has no other part kinds
-                raise InvalidRequest(f"unsupported content part {part!r}", param=f"messages[{i}]")
+            # A ThinkingPart handed back: a local model has no reasoning turns (README).
         conversation.append({"role": role, "content": content})
     return conversation, images
 

@@ -37,7 +37,7 @@ from visiongate.core.messages import (
     ToolCallDelta,
     Usage,
 )
-from visiongate.errors import GatewayError, UpstreamError
+from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
 from visiongate.providers.anthropic_payload import check_conversation, to_anthropic_payload
 from visiongate.providers.base import HttpProvider, map_upstream_status
 from visiongate.providers.body import serialise
@@ -118,7 +118,10 @@ def usage_from(usage: Mapping[str, Any] | None) -> Usage:
     read = _int(usage, "cache_read_input_tokens")
     prompt = _int(usage, "input_tokens") + _int(usage, "cache_creation_input_tokens") + read
     return Usage(
-        prompt_tokens=prompt, completion_tokens=_int(usage, "output_tokens"), cached_tokens=read
+        prompt_tokens=prompt,
+        completion_tokens=_int(usage, "output_tokens"),
+        cached_tokens=read,
+        cache_creation_tokens=_int(usage, "cache_creation_input_tokens"),
     )
 
 
@@ -145,10 +148,12 @@ def from_anthropic_response(body: Any, provider: str = "anthropic") -> ChatRespo
                     arguments=orjson.dumps(block.get("input") or {}).decode(),
                 )
             )
+    sequence = body.get("stop_sequence")
     choice = Choice(
         content="".join(texts) if texts or not calls else None,
         tool_calls=calls or None,
         finish_reason=finish_reason(body.get("stop_reason")) or "stop",
+        stop_sequence=sequence if isinstance(sequence, str) else None,
     )
     return ChatResponse(
         choices=[choice],
@@ -197,10 +202,18 @@ class AnthropicStreamTranslator:
             return self._block_stop(int(event.get("index", 0)))
         if kind == "message_delta":
             self._merge_usage(event.get("usage"))
-            reason = finish_reason((event.get("delta") or {}).get("stop_reason"))
+            delta = event.get("delta") or {}
+            reason = finish_reason(delta.get("stop_reason"))
             if reason is None:
                 return []
-            return [StreamDelta(finish_reason=reason, usage=self.usage)]
+            sequence = delta.get("stop_sequence")
+            return [
+                StreamDelta(
+                    finish_reason=reason,
+                    stop_sequence=sequence if isinstance(sequence, str) else None,
+                    usage=self.usage,
+                )
+            ]
         if kind == "message_stop":
             self.done = True
             return []
@@ -272,9 +285,20 @@ def _tool_piece(index: int, **fields: Any) -> StreamDelta:
 class AnthropicProvider(HttpProvider):
     """Serves catalog models whose provider has ``kind = "anthropic"``."""
 
+    accepts_top_k = True
+
     def check(self, request: ChatRequest, model: ModelEntry) -> None:
         super().check(request, model)
         check_conversation(request)
+        if not model.supports("thinking"):
+            for message in request.messages:
+                for part in message.thinking:
+                    raise InvalidRequest(
+                        f"{model.id} has no extended thinking, so it cannot take a thinking "
+                        "block back; leave it out or use a model with thinking",
+                        code="unsupported_content",
+                        param=part.param or "messages",
+                    )
 
     def error_message(self, body: bytes) -> tuple[str, str | None]:
         """Anthropic errors are ``{"type":"error","error":{"type","message"}}``."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from visiongate.core.messages import ImagePart, Message, TextPart
+from visiongate.core.messages import ImagePart, Message, TextPart, ThinkingPart
 from visiongate.errors import GatewayError, InvalidRequest
 from visiongate.providers.body import payload_text
 from visiongate.providers.conversation import check_turns, tool_arguments
@@ -57,8 +57,11 @@ def to_anthropic_payload(
     turns: list[dict[str, Any]] = []
     for i, message in enumerate(request.messages):
         if message.role in ("system", "developer"):
-            if message.text:
-                system.append({"type": "text", "text": message.text})
+            system.extend(
+                _cached({"type": "text", "text": part.text}, part.cache_control)
+                for part in message.parts
+                if isinstance(part, TextPart) and part.text
+            )
             continue
         role, blocks = _turn(i, message, model)
         if not blocks:
@@ -82,17 +85,22 @@ def to_anthropic_payload(
         payload["temperature"] = min(max(request.temperature, 0.0), 1.0)
     if request.top_p is not None:
         payload["top_p"] = request.top_p
+    if request.top_k is not None:
+        payload["top_k"] = request.top_k
     if request.stop:
         payload["stop_sequences"] = list(request.stop)
     if request.user:
         payload["metadata"] = {"user_id": request.user}
     if request.tools:
         payload["tools"] = [
-            {
-                "name": tool.name,
-                **({"description": tool.description} if tool.description else {}),
-                "input_schema": tool.parameters or {"type": "object", "properties": {}},
-            }
+            _cached(
+                {
+                    "name": tool.name,
+                    **({"description": tool.description} if tool.description else {}),
+                    "input_schema": tool.parameters or {"type": "object", "properties": {}},
+                },
+                tool.cache_control,
+            )
             for tool in request.tools
         ]
         choice = _tool_choice(request)
@@ -116,20 +124,21 @@ def _turn(index: int, message: Message, model: ModelEntry) -> tuple[str, list[di
         content = _content_blocks(message, model)
         if content:
             result["content"] = content
-        return "user", [result]
+        if message.is_error:
+            result["is_error"] = True
+        return "user", [_cached(result, message.cache_control)]
     blocks = _content_blocks(message, model)
     if message.role == "assistant":
         for j, call in enumerate(message.tool_calls or ()):
-            blocks.append(
-                {
-                    "type": "tool_use",
-                    "id": call.id,
-                    "name": call.name,
-                    "input": tool_arguments(
-                        call, f"messages[{index}].tool_calls[{j}].function.arguments"
-                    ),
-                }
-            )
+            block = {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": tool_arguments(
+                    call, f"messages[{index}].tool_calls[{j}].function.arguments"
+                ),
+            }
+            blocks.append(_cached(block, call.cache_control))
         return "assistant", blocks
     return "user", blocks
 
@@ -140,10 +149,23 @@ def _content_blocks(message: Message, model: ModelEntry) -> list[dict[str, Any]]
         match part:
             case TextPart(text=text):
                 if text:  # the API refuses empty text blocks
-                    blocks.append({"type": "text", "text": text})
+                    blocks.append(_cached({"type": "text", "text": text}, part.cache_control))
             case ImagePart():
-                blocks.append(_image_block(part, model))
+                blocks.append(_cached(_image_block(part, model), part.cache_control))
+            case ThinkingPart(redacted=None):
+                blocks.append(
+                    {"type": "thinking", "thinking": part.thinking, "signature": part.signature}
+                )
+            case ThinkingPart(redacted=data):
+                blocks.append({"type": "redacted_thinking", "data": data})
     return blocks
+
+
+def _cached(block: dict[str, Any], cache_control: dict[str, Any] | None) -> dict[str, Any]:
+    """The block with the client's cache breakpoint, when it set one."""
+    if cache_control is not None:
+        block["cache_control"] = cache_control
+    return block
 
 
 def _image_block(part: ImagePart, model: ModelEntry) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -52,6 +52,10 @@ _MAX_RETRY_AFTER = 20.0
 class Provider(ABC):
     """One provider account (``ProviderEntry``) able to serve the models that name it."""
 
+    # Whether the wire API has top-k sampling (Anthropic's ``top_k``, Gemini's ``topK``);
+    # where it has none, a request asking for it is refused rather than sampled otherwise.
+    accepts_top_k: ClassVar[bool] = False
+
     def __init__(self, entry: ProviderEntry, settings: Settings) -> None:
         self.entry = entry
         self.settings = settings
@@ -82,6 +86,8 @@ class Provider(ABC):
         Raises InvalidRequest (``unsupported_parameter``) naming the field. The default
         checks ``n`` and ``tools`` against the model's capabilities.
         """
+        if request.top_k is not None and not self.accepts_top_k:
+            raise unsupported("top_k", f"{model.id} has no top-k sampling; leave top_k out")
         if request.n != 1 and not model.supports("n"):
             raise unsupported("n", f"{model.id} returns one choice per request; send n=1")
         if request.tools and not model.supports("tools"):

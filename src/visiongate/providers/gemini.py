@@ -259,6 +259,8 @@ def from_gemini_response(
 class GeminiProvider(HttpProvider):
     """Serves catalog models whose provider has ``kind = "google"``."""
 
+    accepts_top_k = True
+
     def check(self, request: ChatRequest, model: ModelEntry) -> None:
         super().check(request, model)
         check_conversation(request)

@@ -109,7 +109,9 @@ def _content(
                 "needs the function's name",
                 param=f"messages[{index}].tool_call_id",
             )
-        response = {"name": name, "response": _tool_output(message.text)}
+        output = _tool_output(message.text)
+        # Google's documented keys: "output" for a result, "error" for a failure.
+        response = {"name": name, "response": {"error": output} if message.is_error else output}
         images = [_image(p) for p in message.parts if isinstance(p, ImagePart)]
         return "user", [{"functionResponse": response}, *images]
     parts: list[dict[str, Any]] = []
@@ -120,6 +122,8 @@ def _content(
                     parts.append({"text": text})
             case ImagePart():
                 parts.append(_image(part))
+            case _:
+                pass  # thinking handed back: Gemini has no such turn part (README)
     if message.role == "assistant":
         for j, call in enumerate(message.tool_calls or ()):
             param = f"messages[{index}].tool_calls[{j}].function.arguments"
@@ -159,6 +163,7 @@ def _generation_config(request: ChatRequest, model: ModelEntry) -> dict[str, Any
     optional = {
         "temperature": request.temperature,
         "topP": request.top_p,
+        "topK": request.top_k,
         "seed": request.seed,
         "presencePenalty": request.presence_penalty,
         "frequencyPenalty": request.frequency_penalty,

@@ -26,6 +26,7 @@ from visiongate.core.messages import (
     Message,
     StreamDelta,
     TextPart,
+    ThinkingPart,
     Usage,
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
@@ -83,6 +84,8 @@ def _user_content(message: Message) -> str | list[dict[str, Any]]:
                 content.append({"type": "text", "text": text})
             case ImagePart():
                 content.append(_image_to_openai(part))
+            case ThinkingPart():
+                pass  # Chat Completions has no reasoning turns to hand back (README)
             case _:
                 assert_never(part)
     return content if content else ""
@@ -102,6 +105,8 @@ def _text_content(message: Message) -> str | list[dict[str, Any]] | None:
                     code="unsupported_content",
                     param=param,
                 )
+            case ThinkingPart():
+                pass  # Chat Completions has no reasoning turns to hand back (README)
             case _:
                 assert_never(part)
     if not texts:
@@ -137,7 +142,12 @@ def _message_to_openai(message: Message, index: int, host: HostProfile) -> dict[
                     "a tool message needs the tool_call_id of the call it answers",
                     param=f"messages[{index}].tool_call_id",
                 )
-            content = _text_content(message)
+            content = _text_content(_without_images(message))
+            if message.images and content is None:
+                content = "(the result is the images in the next message)"
+            if message.is_error:
+                # Chat Completions has no failure flag on a result: the text says it.
+                content = "Error: " + (content if isinstance(content, str) else message.text)
             out["content"] = "" if content is None else content
             out["tool_call_id"] = message.tool_call_id
         case _:
@@ -147,15 +157,52 @@ def _message_to_openai(message: Message, index: int, host: HostProfile) -> dict[
     return out
 
 
+def _without_images(message: Message) -> Message:
+    if not message.images:
+        return message
+    parts = [p for p in message.parts if not isinstance(p, ImagePart)]
+    return Message(role=message.role, parts=parts, tool_call_id=message.tool_call_id)
+
+
+def _tool_images_message(results: list[Message]) -> dict[str, Any]:
+    """The user message that carries the images of tool results.
+
+    A Chat Completions ``tool`` message holds text only, and the tool messages answering
+    one assistant turn must follow it directly; so the images of a run of results go
+    together in one user message right after the run, each introduced by its call id.
+    The model sees every image, in order, next to the result it came from.
+    """
+    content: list[dict[str, Any]] = []
+    for result in results:
+        content.append(
+            {"type": "text", "text": f"Images returned by tool call {result.tool_call_id}:"}
+        )
+        content.extend(_image_to_openai(image) for image in result.images)
+    return {"role": "user", "content": content}
+
+
 def to_openai_messages(
     messages: list[Message], host: HostProfile = _DEFAULT_HOST
 ) -> list[dict[str, Any]]:
     """OpenAI ``messages`` for the internal ones.
 
-    Raises InvalidRequest naming the part for an image outside a user message (OpenAI
-    refuses those) and for a tool message without ``tool_call_id``.
+    Raises InvalidRequest naming the part for an image in a system, developer or
+    assistant message (OpenAI refuses those) and for a tool message without
+    ``tool_call_id``. Images in tool results follow their run of tool messages in a user
+    message (:func:`_tool_images_message`).
     """
-    return [_message_to_openai(message, i, host) for i, message in enumerate(messages)]
+    out: list[dict[str, Any]] = []
+    with_images: list[Message] = []
+    for i, message in enumerate(messages):
+        if with_images and message.role != "tool":
+            out.append(_tool_images_message(with_images))
+            with_images = []
+        out.append(_message_to_openai(message, i, host))
+        if message.role == "tool" and message.images:
+            with_images.append(message)
+    if with_images:
+        out.append(_tool_images_message(with_images))
+    return out
 
 
 def to_openai_payload(

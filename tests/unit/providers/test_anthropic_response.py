@@ -105,7 +105,7 @@ def test_cache_tokens_count_as_prompt_and_reads_as_cached() -> None:
         cache_read_input_tokens=100,
     )
     assert from_anthropic_response(body).usage == Usage(
-        prompt_tokens=132, completion_tokens=5, cached_tokens=100
+        prompt_tokens=132, completion_tokens=5, cached_tokens=100, cache_creation_tokens=20
     )
 
 

@@ -283,7 +283,7 @@ def test_several_text_parts_stay_parts_and_empty_content_stays_a_string() -> Non
     ]
 
 
-@pytest.mark.parametrize("role", ["system", "developer", "assistant", "tool"])
+@pytest.mark.parametrize("role", ["system", "developer", "assistant"])
 def test_an_image_outside_a_user_message_is_a_400_naming_the_part(role: str) -> None:
     image = ImagePart(param="messages[0].content[1]", url="https://img.example/x.png")
     message = Message(role, [TextPart("x"), image], tool_call_id="call_1")  # type: ignore[arg-type]
@@ -292,6 +292,31 @@ def test_an_image_outside_a_user_message_is_a_400_naming_the_part(role: str) -> 
     assert caught.value.status == 400
     assert caught.value.param == "messages[0].content[1]"
     assert "user message" in caught.value.message
+
+
+def test_tool_result_images_follow_the_run_of_tool_messages_in_a_user_message() -> None:
+    """Chat Completions tool messages hold text only, and must follow their assistant turn
+    directly: the images go in one user message after the last result, by call id."""
+    first = ImagePart(param="messages[2].content[1]", url="https://img.example/a.png")
+    second = ImagePart(param="messages[3].content[0]", url="https://img.example/b.png")
+    calls = [ToolCall("call_1", "look", "{}"), ToolCall("call_2", "look", "{}")]
+    messages = [
+        user(TextPart("look twice")),
+        Message("assistant", [], tool_calls=calls),
+        Message("tool", [TextPart("a cat"), first], tool_call_id="call_1"),
+        Message("tool", [second], tool_call_id="call_2", is_error=True),
+        user(TextPart("and?")),
+    ]
+    out = to_openai_messages(messages)
+    assert [m["role"] for m in out] == ["user", "assistant", "tool", "tool", "user", "user"]
+    assert out[2] == {"role": "tool", "content": "a cat", "tool_call_id": "call_1"}
+    assert out[3]["content"].startswith("Error: ")
+    assert out[4]["content"] == [
+        {"type": "text", "text": "Images returned by tool call call_1:"},
+        {"type": "image_url", "image_url": {"url": "https://img.example/a.png"}},
+        {"type": "text", "text": "Images returned by tool call call_2:"},
+        {"type": "image_url", "image_url": {"url": "https://img.example/b.png"}},
+    ]
 
 
 def test_tool_message_without_call_id_is_a_400() -> None:
