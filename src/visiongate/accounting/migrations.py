@@ -87,7 +87,20 @@ def _v1_initial(conn: sa.Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "api keys and usage records", _v1_initial),)
+def _v2_usage_endpoint(conn: sa.Connection) -> None:
+    """Which surface a request came in by (chat.completions, responses, messages, ...)."""
+    conn.execute(
+        sa.text(
+            "ALTER TABLE usage ADD COLUMN endpoint VARCHAR(32) "
+            "DEFAULT 'chat.completions' NOT NULL"
+        )
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "api keys and usage records", _v1_initial),
+    Migration(2, "usage records name the surface (endpoint)", _v2_usage_endpoint),
+)
 LATEST = MIGRATIONS[-1].version
 
 

@@ -14,7 +14,7 @@ from visiongate.accounting.tables import api_keys, usage
 
 __all__ = ["GROUPINGS", "ReportRow", "usage_report"]
 
-GROUPINGS = ("model", "key", "day")
+GROUPINGS = ("model", "key", "day", "endpoint")
 _DAY_S = 86400
 
 
@@ -66,6 +66,7 @@ async def usage_report(
         "model": usage.c.model,
         "key": sa.func.coalesce(usage.c.key_id, "-"),
         "day": _day_expr(engine),
+        "endpoint": usage.c.endpoint,
     }[by]
     label = group.label("grp")
     query = (

@@ -55,6 +55,7 @@ class UsageRecord:
     ttft_ms: float | None = None
     cost_usd: float = 0.0
     stream: bool = False
+    endpoint: str = "chat.completions"  # the surface: chat.completions, responses, messages
     created_at: float = 0.0  # epoch seconds; 0 means "when recorded"
 
 

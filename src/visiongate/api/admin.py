@@ -130,7 +130,7 @@ def build_admin_router(accounts: Accounts) -> APIRouter:
     @router.get("/usage")
     async def usage(
         since: Annotated[str, Query(description="a duration back from now: 7d, 24h")] = "30d",
-        by: Annotated[str, Query(description="model, key or day")] = "model",
+        by: Annotated[str, Query(description="model, key, day or endpoint")] = "model",
         key_id: str | None = None,
     ) -> dict[str, Any]:
         """Requests, tokens and spend per model, key or UTC day."""

@@ -13,6 +13,7 @@ __all__ = ["Outcome"]
 @dataclass(slots=True)
 class Outcome:
     request_id: str
+    endpoint: str = "chat.completions"  # the surface the request came in by
     started: float = field(default_factory=time.perf_counter)
     created: float = field(default_factory=time.time)
     key_id: str | None = None

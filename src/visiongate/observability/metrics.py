@@ -24,12 +24,14 @@ _IMAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 
 
 class _Children:
-    """The labelled series one (model, provider, status) combination updates."""
+    """The labelled series one (model, provider, status, endpoint) combination updates."""
 
     __slots__ = ("completion", "prompt", "requests", "seconds", "upstream")
 
-    def __init__(self, metrics: Metrics, model: str, provider: str, status: int) -> None:
-        self.requests = metrics.requests.labels(model, provider, str(status))
+    def __init__(
+        self, metrics: Metrics, model: str, provider: str, status: int, endpoint: str
+    ) -> None:
+        self.requests = metrics.requests.labels(model, provider, str(status), endpoint)
         self.seconds = metrics.request_seconds.labels(model, provider)
         self.upstream = metrics.upstream_seconds.labels(provider)
         self.prompt = metrics.tokens.labels(model, "prompt")
@@ -42,8 +44,8 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "visiongate_requests",
-            "Chat requests by model, provider and HTTP status",
-            ["model", "provider", "status"],
+            "Requests by model, provider, HTTP status and endpoint (the surface)",
+            ["model", "provider", "status", "endpoint"],
             registry=r,
         )
         self.request_seconds = Histogram(
@@ -77,7 +79,7 @@ class Metrics:
             "visiongate_tokens", "Tokens by model and kind", ["model", "kind"], registry=r
         )
         self.in_flight = Gauge("visiongate_requests_in_flight", "Requests being served", registry=r)
-        self._children: dict[tuple[str, str, int], _Children] = {}
+        self._children: dict[tuple[str, str, int, str], _Children] = {}
 
     def count_in_flight(self, read: object) -> None:
         """Report ``read()`` (a callable returning the number of requests being served) as
@@ -88,10 +90,12 @@ class Metrics:
         provider = outcome.provider or "-"
         # The model label is only trusted once the model resolved (provider set).
         model = (outcome.model or "-") if outcome.provider else "-"
-        key = (model, provider, outcome.status)
+        key = (model, provider, outcome.status, outcome.endpoint)
         children = self._children.get(key)
         if children is None:
-            children = self._children[key] = _Children(self, model, provider, outcome.status)
+            children = self._children[key] = _Children(
+                self, model, provider, outcome.status, outcome.endpoint
+            )
         children.requests.inc()
         children.seconds.observe(latency)
         if outcome.upstream_seconds:

@@ -10,6 +10,7 @@ import pytest
 
 from visiongate.accounting import Accounts, UsageRecord
 from visiongate.accounting.keystore import KeySpec
+from visiongate.accounting.migrations import LATEST
 from visiongate.cli import main
 from visiongate.settings import load_settings
 
@@ -33,7 +34,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 def test_keys_lifecycle(config: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = _run(capsys, "db", "upgrade", "--config", config)
-    assert code == 0 and "schema version 0 -> 1" in out and "cli.db" in out
+    assert code == 0 and f"schema version 0 -> {LATEST}" in out and "cli.db" in out
     code, out, _ = _run(
         capsys,
         "keys",
