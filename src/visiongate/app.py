@@ -3,7 +3,9 @@ on FastAPI, imported on first use.
 
 ``create_app(settings)`` returns one ASGI callable, :class:`Gateway`. It dispatches
 
-* ``POST /v1/chat/completions`` and ``POST /chat/completions`` to :class:`ChatEndpoint`;
+* ``POST`` to a surface's path (Chat Completions ``/v1/chat/completions``, the Responses
+  API ``/v1/responses``, the Messages API ``/v1/messages`` and its ``/count_tokens``, each
+  also without ``/v1``) to that surface's :class:`~visiongate.api.endpoint.Endpoint`;
 * ``GET /healthz``, ``/readyz`` and ``/metrics`` to :class:`Operations` (what probes and
   Prometheus poll, so an idle gateway never needs more);
 * everything else (models, admin, ``/openapi.json``, ``/docs``, and the 404/405 answers)
@@ -22,10 +24,11 @@ import os
 import traceback
 from typing import Any
 
-from visiongate.api.chat import CHAT_PATHS, ChatEndpoint
+from visiongate.api.endpoint import Endpoint
 from visiongate.api.heap import keep_large_blocks
 from visiongate.api.lazy import ASGIApp, LazyApp
 from visiongate.api.operations import OPERATIONS_PATHS, Operations
+from visiongate.api.surfaces import build_endpoints
 from visiongate.observability.logging import configure_logging
 from visiongate.runtime import Runtime
 from visiongate.settings import Settings, load_settings
@@ -39,12 +42,7 @@ class Gateway:
     def __init__(self, settings: Settings, environ: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.runtime = Runtime(settings, dict(os.environ if environ is None else environ))
-        self.chat = ChatEndpoint(
-            self.runtime.service,
-            self.runtime.accounts,
-            self.runtime.metrics,
-            settings.max_body_bytes,
-        )
+        self.endpoints: dict[str, Endpoint] = build_endpoints(self.runtime, settings)
         self.operations = Operations(self.runtime.accounts, self.runtime.metrics)
         self.api = LazyApp(self._build_api, _settle_gc)
 
@@ -57,9 +55,11 @@ class Gateway:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
-            if path in CHAT_PATHS and scope["method"] == "POST":
-                await self.chat(scope, receive, send)
-                return
+            if scope["method"] == "POST":
+                endpoint = self.endpoints.get(path)
+                if endpoint is not None:
+                    await endpoint(scope, receive, send)
+                    return
             if path in OPERATIONS_PATHS and scope["method"] == "GET":
                 await self.operations(scope, receive, send)
                 return

@@ -123,7 +123,10 @@ def test_health_ready_metrics_and_logs(gateway: GatewayProcess) -> None:
         "visiongate_requests_in_flight",
     ):
         assert name in text, name
-    assert 'visiongate_requests_total{endpoint="chat.completions",model="local/ocr",provider="local",status="200"}' in text
+    assert (
+        'visiongate_requests_total{endpoint="chat.completions",'
+        'model="local/ocr",provider="local",status="200"}'
+    ) in text
     lines = [json.loads(line) for line in gateway.log_text().splitlines() if line.startswith("{")]
     requests_logged = [line for line in lines if line.get("msg") == "request"]
     assert requests_logged and all(line.get("request_id") for line in requests_logged)

@@ -91,8 +91,7 @@ def _v2_usage_endpoint(conn: sa.Connection) -> None:
     """Which surface a request came in by (chat.completions, responses, messages, ...)."""
     conn.execute(
         sa.text(
-            "ALTER TABLE usage ADD COLUMN endpoint VARCHAR(32) "
-            "DEFAULT 'chat.completions' NOT NULL"
+            "ALTER TABLE usage ADD COLUMN endpoint VARCHAR(32) DEFAULT 'chat.completions' NOT NULL"
         )
     )
 

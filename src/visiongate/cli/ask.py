@@ -44,7 +44,7 @@ def _image_url(value: str) -> str:
 
 async def _ask(args: argparse.Namespace) -> int:
     from visiongate.accounting import Principal
-    from visiongate.api.parse import parse_chat_request
+    from visiongate.api.chat.parse import parse_chat_request
     from visiongate.core.outcome import Outcome
     from visiongate.errors import GatewayError
     from visiongate.runtime import Runtime

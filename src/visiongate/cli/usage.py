@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("usage", help="report requests, tokens and spend")
     add_config_arg(p)
     p.add_argument("--since", default="7d", help="how far back, e.g. 24h, 7d (default 7d)")
-    p.add_argument("--by", choices=("model", "key", "day", "endpoint"), default="model", help="grouping")
+    p.add_argument(
+        "--by", choices=("model", "key", "day", "endpoint"), default="model", help="grouping"
+    )
     p.add_argument("--key", dest="key_id", help="only this key id")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
-from visiongate.api import chat
-from visiongate.api.chat import ChatEndpoint
+from visiongate.api import endpoint
+from visiongate.api.chat import ChatSurface
+from visiongate.api.endpoint import Endpoint
 from visiongate.errors import GatewayError, RequestTooLarge
 from visiongate.observability.metrics import Metrics
 
 
-def _endpoint(max_body: int = 1000) -> ChatEndpoint:
-    return ChatEndpoint(None, None, Metrics(), max_body)  # type: ignore[arg-type]
+def _endpoint(max_body: int = 1000) -> Endpoint:
+    return Endpoint(ChatSurface(), None, None, Metrics(), max_body)  # type: ignore[arg-type]
 
 
 def _receive(pieces: Iterable[bytes], disconnect: bool = False) -> Any:
@@ -42,11 +43,11 @@ async def test_one_piece_is_returned_as_it_is() -> None:
 
 @pytest.mark.timeout(5)
 @pytest.mark.parametrize("declared", [True, False])
-@pytest.mark.parametrize("joined_up_to", [chat._JOINED_UP_TO, 100])  # joined, or buffered
+@pytest.mark.parametrize("joined_up_to", [endpoint._JOINED_UP_TO, 100])  # joined, or buffered
 async def test_many_pieces_make_the_whole_body(
     declared: bool, joined_up_to: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(chat, "_JOINED_UP_TO", joined_up_to)
+    monkeypatch.setattr(endpoint, "_JOINED_UP_TO", joined_up_to)
     pieces = [bytes([65 + i]) * 37 for i in range(20)]
     whole = b"".join(pieces)
     length = str(len(whole)) if declared else None
@@ -57,7 +58,7 @@ async def test_many_pieces_make_the_whole_body(
 async def test_a_short_body_is_not_padded_to_its_content_length(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(chat, "_JOINED_UP_TO", 100)  # the buffer sized from the header
+    monkeypatch.setattr(endpoint, "_JOINED_UP_TO", 100)  # the buffer sized from the header
     body = await _endpoint()._read_body("500", _receive([b"abc", b"def"]))
     assert body == b"abcdef"
 

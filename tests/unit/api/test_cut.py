@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.wire import as_parsed
 from visiongate.api import cut
-from visiongate.api.parse import parse_body, parse_chat_request
+from visiongate.api.body import parse_body
+from visiongate.api.chat.parse import parse_chat_request
 from visiongate.errors import InvalidRequest
 
 

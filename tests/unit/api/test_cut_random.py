@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.support.wire import as_parsed
-from visiongate.api.parse import parse_body
+from visiongate.api.body import parse_body
 from visiongate.errors import ImageError, InvalidRequest
 from visiongate.images.data_url import parse_data_url
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from visiongate.api.parse import parse_body, parse_chat_request
+from visiongate.api.body import parse_body
+from visiongate.api.chat.parse import parse_chat_request
 from visiongate.core.messages import ImagePart, TextPart
 from visiongate.errors import InvalidRequest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from visiongate.api.render import ChunkRenderer, render_completion
+from visiongate.api.chat.render import ChunkRenderer, render_completion
 from visiongate.core.messages import (
     ChatResponse,
     Choice,

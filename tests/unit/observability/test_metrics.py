@@ -20,8 +20,14 @@ def test_requests_are_counted_per_model_provider_and_status() -> None:
         metrics.observe(_outcome("gpt-4o", "openai"), 0.01)
     metrics.observe(_outcome("gpt-4o", "openai", 502), 0.01)
     text = metrics.render().decode()
-    assert 'visiongate_requests_total{endpoint="chat.completions",model="gpt-4o",provider="openai",status="200"} 3.0' in text
-    assert 'visiongate_requests_total{endpoint="chat.completions",model="gpt-4o",provider="openai",status="502"} 1.0' in text
+    assert (
+        'visiongate_requests_total{endpoint="chat.completions",'
+        'model="gpt-4o",provider="openai",status="200"} 3.0'
+    ) in text
+    assert (
+        'visiongate_requests_total{endpoint="chat.completions",'
+        'model="gpt-4o",provider="openai",status="502"} 1.0'
+    ) in text
     assert 'visiongate_tokens_total{kind="prompt",model="gpt-4o"} 40.0' in text
 
 
@@ -31,7 +37,10 @@ def test_unresolved_model_ids_do_not_become_labels() -> None:
         metrics.observe(_outcome(f"made-up-{i}", None, 404), 0.001)
     text = metrics.render().decode()
     assert "made-up" not in text
-    assert 'visiongate_requests_total{endpoint="chat.completions",model="-",provider="-",status="404"} 50.0' in text
+    assert (
+        'visiongate_requests_total{endpoint="chat.completions",'
+        'model="-",provider="-",status="404"} 50.0'
+    ) in text
 
 
 def test_in_flight_is_read_when_scraped() -> None:

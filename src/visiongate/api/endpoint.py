@@ -1,9 +1,11 @@
-"""The hot path: ``POST /v1/chat/completions`` as a plain ASGI handler.
+"""The hot path shared by every surface, as a plain ASGI handler.
 
 It bypasses the web framework on purpose (the framework's request models halved the
 throughput in measurements, docs/performance.md): read the body under a byte cap,
-authenticate, parse once, hand over to the service, render OpenAI JSON or SSE. Every
-request, whatever happens, leaves exactly one usage record and one metrics observation.
+authenticate, parse once (the surface's parser), hand over to the service, render the
+surface's JSON or SSE. Every request, whatever happens, leaves exactly one usage record
+and one metrics observation. What differs between Chat Completions, the Responses API
+and the Messages API is the :class:`~visiongate.api.surface.Surface` it is built with.
 """
 
 from __future__ import annotations
@@ -12,31 +14,27 @@ import asyncio
 import contextlib
 import itertools
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
-import orjson
-
-from visiongate.accounting import Accounts, UsageRecord
+from visiongate.accounting import Accounts, Principal, UsageRecord
+from visiongate.api.body import parse_body
 from visiongate.api.eager import Suspended, run_eagerly
 from visiongate.api.heap import HeapTrimmer
-from visiongate.api.parse import parse_body, parse_chat_request
-from visiongate.api.render import ChunkRenderer, render_completion
-from visiongate.api.sse import DONE, error_frame
-from visiongate.core.messages import StreamDelta
+from visiongate.api.surface import StreamRenderer, Surface
+from visiongate.core.messages import ChatRequest, StreamDelta
 from visiongate.core.outcome import Outcome
 from visiongate.errors import GatewayError, RequestTooLarge, UpstreamError
 from visiongate.observability.logging import EventLog
 from visiongate.observability.metrics import Metrics
 from visiongate.service import ChatService, Prepared
 
-__all__ = ["CHAT_PATHS", "ChatEndpoint"]
+__all__ = ["Endpoint"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _JOINED_UP_TO = 8 * 1024 * 1024  # bodies up to this size are joined, not buffered (_read_body)
 _JSON = (b"content-type", b"application/json")
 _SSE_HEADERS = [
@@ -60,14 +58,15 @@ def _body(frames: list[bytes], more: bool = True) -> dict[str, Any]:
 
 
 class _Headers:
-    """The three request headers the endpoint reads, found in one pass over the list."""
+    """The request headers the endpoint reads, found in one pass over the list."""
 
-    __slots__ = ("authorization", "content_length", "request_id")
+    __slots__ = ("authorization", "content_length", "request_id", "x_api_key")
 
     def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.authorization: str | None = None
         self.content_length: str | None = None
         self.request_id: str | None = None
+        self.x_api_key: str | None = None
         for key, value in headers:
             if key == b"authorization":
                 self.authorization = value.decode("latin-1")
@@ -75,24 +74,43 @@ class _Headers:
                 self.content_length = value.decode("latin-1")
             elif key == b"x-request-id":
                 self.request_id = value.decode("latin-1")
+            elif key == b"x-api-key":
+                self.x_api_key = value.decode("latin-1")
 
 
-class ChatEndpoint:
+class Endpoint:
+    """One surface's POST route. Several endpoints share one request-id sequence, one
+    in-flight count and one heap trimmer through ``shared`` (the first endpoint built)."""
+
     def __init__(
-        self, service: ChatService, accounts: Accounts, metrics: Metrics, max_body: int
+        self,
+        surface: Surface,
+        service: ChatService,
+        accounts: Accounts,
+        metrics: Metrics,
+        max_body: int,
+        shared: Endpoint | None = None,
     ) -> None:
+        self.surface = surface
         self.service = service
         self.accounts = accounts
         self.metrics = metrics
         self.max_body = max_body
-        # Request ids: a random prefix per process and a counter, unique without asking
-        # the OS for randomness on every request.
-        self._id_prefix = secrets.token_hex(6)
-        self._ids = itertools.count(1)
-        self._in_flight = 0
-        metrics.count_in_flight(lambda: self._in_flight)
-        self._heap = HeapTrimmer()
-        self._request_log = EventLog("visiongate.request", "request")
+        if shared is None:
+            # Request ids: a random prefix per process and a counter, unique without
+            # asking the OS for randomness on every request.
+            self._id_prefix = secrets.token_hex(6)
+            self._ids: Iterator[int] = itertools.count(1)
+            self._flight = _InFlight()
+            metrics.count_in_flight(self._flight.count)
+            self._heap = HeapTrimmer()
+            self._request_log = EventLog("visiongate.request", "request")
+        else:
+            self._id_prefix = shared._id_prefix
+            self._ids = shared._ids
+            self._flight = shared._flight
+            self._heap = shared._heap
+            self._request_log = shared._request_log
 
     def _request_id(self, given: str | None) -> str:
         if given and len(given) <= 128 and given.isascii() and given.isprintable():
@@ -101,36 +119,51 @@ class ChatEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _Headers(scope["headers"])
-        outcome = Outcome(request_id=self._request_id(headers.request_id))
-        self._in_flight += 1
+        outcome = Outcome(
+            request_id=self._request_id(headers.request_id), endpoint=self.surface.name
+        )
+        flight = self._flight
+        flight.n += 1
         try:
             await self._handle(headers, receive, send, outcome)
         finally:
-            self._in_flight -= 1
+            flight.n -= 1
             self._observe(outcome)
             size = headers.content_length
             if size and len(size) > 5 and size.isdigit():  # 100 KB or more
                 # The request's buffers are free by now (heap.py).
-                self._heap.after_request(int(size), idle=self._in_flight == 0)
+                self._heap.after_request(int(size), idle=flight.n == 0)
 
     async def _handle(
         self, headers: _Headers, receive: Receive, send: Send, outcome: Outcome
     ) -> None:
         rid = outcome.request_id.encode()
+        surface = self.surface
         try:
-            principal = await self.accounts.authenticate(headers.authorization)
+            principal = await self.accounts.authenticate(surface.credentials(headers))
             outcome.key_id = principal.key_id
             # No name holds the body: it is freed once parsed (an image-heavy body can be
             # hundreds of MB, and the request goes on for as long as the provider takes).
-            request = parse_chat_request(
+            request = surface.parse(
                 parse_body(await self._read_body(headers.content_length, receive))
             )
             outcome.model = request.model
             outcome.stream = request.stream
-            prepared = await self.service.prepare(request, principal, outcome)
+            await self.serve(request, principal, receive, send, outcome)
         except GatewayError as exc:
             await self._send_error(send, exc, rid, outcome)
-            return
+
+    async def serve(
+        self,
+        request: ChatRequest,
+        principal: Principal,
+        receive: Receive,
+        send: Send,
+        outcome: Outcome,
+    ) -> None:
+        """Answer a parsed, authenticated request. Raises GatewayError for a failure
+        before any output (the caller answers it in the surface's envelope)."""
+        prepared = await self.service.prepare(request, principal, outcome)
         if prepared.request.stream:
             await self._stream(receive, send, prepared, outcome)
         else:
@@ -215,10 +248,22 @@ class ChatEndpoint:
     ) -> None:
         outcome.status = exc.status
         outcome.error_code = exc.code
-        body = orjson.dumps(exc.to_dict())
-        headers = [_JSON, _length(body), *self._headers(rid, None, exc.headers)]
+        status, body = self.surface.error(exc)
+        await self.send_json(send, status, body, self._headers(rid, None, exc.headers))
+
+    @staticmethod
+    async def send_json(
+        send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        """A whole JSON answer; a client that is gone by then is not an error."""
         with contextlib.suppress(OSError):
-            await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [_JSON, _length(body), *headers],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
 
     async def _complete(self, send: Send, prepared: Prepared, outcome: Outcome) -> None:
@@ -228,10 +273,7 @@ class ChatEndpoint:
         except GatewayError as exc:
             await self._send_error(send, exc, rid, outcome)
             return
-        payload = render_completion(
-            response, f"chatcmpl-{outcome.request_id}", prepared.request.model, int(outcome.created)
-        )
-        body = orjson.dumps(payload)
+        body = self.surface.render(response, prepared.request, outcome)
         headers = [_JSON, _length(body), *self._headers(rid, prepared)]
         # What this answer cost at the catalog's prices (a stream's cost is in its usage record).
         headers.append((b"x-visiongate-cost-usd", b"%.8f" % outcome.cost_usd))
@@ -242,12 +284,7 @@ class ChatEndpoint:
         self, receive: Receive, send: Send, prepared: Prepared, outcome: Outcome
     ) -> None:
         rid = outcome.request_id.encode()
-        renderer = ChunkRenderer(
-            f"chatcmpl-{outcome.request_id}",
-            prepared.request.model,
-            int(outcome.created),
-            prepared.request.include_usage,
-        )
+        renderer = self.surface.stream(prepared.request, outcome)
         deltas = self.service.stream(prepared, outcome)
         # The first delta decides: an upstream failure before it is a normal HTTP error.
         try:
@@ -274,8 +311,10 @@ class ChatEndpoint:
                     return
 
         watcher = asyncio.create_task(watch())
-        frames: list[bytes] = []  # rendered, not yet written
+        # Rendered, not yet written: what the surface sends before the first delta.
+        frames: list[bytes] = [renderer.start()]
         waiting: Suspended[StreamDelta] | None = None
+        ping = renderer.ping_interval
         try:
             await send(
                 {
@@ -288,7 +327,7 @@ class ChatEndpoint:
             while True:
                 if delta.usage is None:
                     frames.append(renderer.delta(delta))
-                elif renderer.include_usage:
+                else:
                     frames.append(renderer.usage(delta.usage))
                 # Deltas that are already there join this write; the frames go out
                 # just before the stream would wait for the provider (eager.py).
@@ -304,14 +343,17 @@ class ChatEndpoint:
                 frames.clear()
                 waiting = None  # awaiting it finishes or closes it
                 try:
-                    delta = await step
+                    if ping is None:
+                        delta = await step
+                    else:
+                        delta = await _with_pings(step, ping, renderer, send)
                 except StopAsyncIteration:
                     break
-            frames.append(DONE)
+            frames.append(renderer.end())
             await send(_body(frames, more=False))
         except GatewayError as exc:
             outcome.status, outcome.error_code = exc.status, exc.code
-            frames += (error_frame(exc), DONE)
+            frames.append(renderer.error(exc))
             with contextlib.suppress(OSError):
                 await send(_body(frames, more=False))
         except asyncio.CancelledError:
@@ -351,6 +393,7 @@ class ChatEndpoint:
                 ttft_ms=outcome.ttft_ms,
                 cost_usd=outcome.cost_usd,
                 stream=outcome.stream,
+                endpoint=outcome.endpoint,
                 created_at=outcome.created,
             )
         )
@@ -364,5 +407,42 @@ class ChatEndpoint:
                 "latency_ms": round(latency * 1000.0, 2),
                 "images": outcome.images,
                 "stream": outcome.stream,
+                "endpoint": outcome.endpoint,
             }
         )
+
+
+class _InFlight:
+    """Requests being served by every endpoint of the process (the in-flight gauge)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def count(self) -> int:
+        return self.n
+
+
+async def _with_pings(
+    step: Suspended[StreamDelta], interval: float, renderer: StreamRenderer, send: Send
+) -> StreamDelta:
+    """The next delta, writing a ping frame each ``interval`` seconds the provider is
+    silent (clients and proxies that drop idle connections see traffic). The step runs
+    in a task so it can be waited on with a timeout; cancelling this cancels it."""
+
+    async def finish() -> StreamDelta:
+        return await step
+
+    task = asyncio.ensure_future(finish())
+    try:
+        while True:
+            done, _ = await asyncio.wait((task,), timeout=interval)
+            if done:
+                return task.result()
+            await send(_body([renderer.ping()]))
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

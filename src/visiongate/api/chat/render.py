@@ -11,7 +11,9 @@ from typing import Any
 
 import orjson
 
+from visiongate.api.sse import DONE, error_frame
 from visiongate.core.messages import ChatResponse, StreamDelta, ToolCall, Usage
+from visiongate.errors import GatewayError
 
 __all__ = ["ChunkRenderer", "render_completion", "render_usage"]
 
@@ -68,7 +70,9 @@ def render_completion(
 
 
 class ChunkRenderer:
-    """Renders the SSE frames of one stream."""
+    """Renders the SSE frames of one stream (a :class:`~visiongate.api.surface.StreamRenderer`)."""
+
+    ping_interval = None  # Chat Completions has no ping event
 
     __slots__ = ("_include_usage", "_prefix", "_suffix")
 
@@ -107,12 +111,26 @@ class ChunkRenderer:
         return self._prefix + orjson.dumps([choice]) + self._suffix
 
     def usage(self, usage: Usage) -> bytes:
-        """The extra last chunk that ``stream_options.include_usage`` asks for."""
+        """The extra last chunk that ``stream_options.include_usage`` asks for (else none)."""
+        if not self._include_usage:
+            return b""
         return self._prefix + b"[]" + b',"usage":' + orjson.dumps(render_usage(usage)) + b"}\n\n"
 
-    @property
-    def include_usage(self) -> bool:
-        return self._include_usage
+    @staticmethod
+    def start() -> bytes:
+        return b""
+
+    @staticmethod
+    def end() -> bytes:
+        return DONE
+
+    @staticmethod
+    def error(exc: GatewayError) -> bytes:
+        return error_frame(exc) + DONE
+
+    @staticmethod
+    def ping() -> bytes:
+        return b""
 
 
 def _tool_call_delta(

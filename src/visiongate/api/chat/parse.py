@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from visiongate.api.cut import cut_data_urls, put_back
 from visiongate.core.messages import (
     ChatRequest,
     ImagePart,
@@ -23,7 +22,7 @@ from visiongate.core.messages import (
 )
 from visiongate.errors import InvalidRequest
 
-__all__ = ["parse_body", "parse_chat_request"]
+__all__ = ["parse_chat_request"]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _DETAILS = frozenset({"auto", "low", "high"})
@@ -58,32 +57,6 @@ _HANDLED = frozenset(
 
 def _bad(message: str, param: str | None, code: str = "invalid_request_error") -> InvalidRequest:
     return InvalidRequest(message, code=code, param=param)
-
-
-def parse_body(body: bytes | bytearray) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 saying what is wrong with it.
-
-    Large data URLs come back as ``bytes`` rather than ``str`` (cut.py): parsing them is
-    most of what a large body costs, and they need none of it.
-    """
-    if not body:
-        raise _bad("The request body is empty; send a JSON object.", None)
-    skeleton, urls = cut_data_urls(body)
-    if urls:
-        try:
-            data = orjson.loads(skeleton)
-        except orjson.JSONDecodeError:
-            pass  # parsed again below, for the error's position in the body as sent
-        else:
-            if put_back(data, urls):
-                return data
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise _bad(f"The request body is not valid JSON: {exc}", None) from exc
-    if not isinstance(data, dict):
-        raise _bad("The request body must be a JSON object.", None)
-    return data
 
 
 def _number(data: dict[str, Any], key: str, low: float, high: float) -> float | None:
