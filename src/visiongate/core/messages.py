@@ -1,9 +1,9 @@
 """The internal message model that sits between the HTTP edge and every provider.
 
 Each surface's wire JSON (Chat Completions, Responses, Messages) is parsed once into
-these objects (``api/*/parse.py``); provider adapters translate *from* them into their own wire format and translate the upstream
-answer back into :class:`ChatResponse` or a sequence of :class:`StreamDelta`. Nothing
-here knows about HTTP or about any provider.
+these objects (``api/*/parse.py``); provider adapters translate *from* them into their
+own wire format and translate the upstream answer back into :class:`ChatResponse` or
+a sequence of :class:`StreamDelta`. Nothing here knows about HTTP or about any provider.
 
 Plain slotted dataclasses, not pydantic models: they are built on the hot path for
 every request and never serialised directly.
