@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 from visiongate.api.chat import CHAT_PATHS, ChatSurface
 from visiongate.api.endpoint import Endpoint
+from visiongate.api.responses import RESPONSES_PATHS, ResponsesSurface
 
 if TYPE_CHECKING:
+    from visiongate.api.surface import Surface
     from visiongate.runtime import Runtime
     from visiongate.settings import Settings
 
@@ -16,8 +18,18 @@ __all__ = ["build_endpoints"]
 
 def build_endpoints(runtime: Runtime, settings: Settings) -> dict[str, Endpoint]:
     """Path → endpoint for every surface; the endpoints share request ids and counters."""
-    chat = Endpoint(
-        ChatSurface(), runtime.service, runtime.accounts, runtime.metrics, settings.max_body_bytes
-    )
+
+    def endpoint(surface: Surface, shared: Endpoint | None) -> Endpoint:
+        return Endpoint(
+            surface,
+            runtime.service,
+            runtime.accounts,
+            runtime.metrics,
+            settings.max_body_bytes,
+            shared,
+        )
+
+    chat = endpoint(ChatSurface(), None)
     routes: dict[str, Endpoint] = dict.fromkeys(CHAT_PATHS, chat)
+    routes.update(dict.fromkeys(RESPONSES_PATHS, endpoint(ResponsesSurface(), chat)))
     return routes

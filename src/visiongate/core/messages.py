@@ -301,7 +301,8 @@ class ChatRequest:
 
     ``model`` is the id the client asked for; the router resolves it to a catalog entry.
     ``tool_choice`` keeps OpenAI's semantics: ``"auto"``, ``"none"``, ``"required"`` or
-    the name of one function.
+    the name of one function. ``echo`` is what the inbound surface must repeat in its
+    answer (the Responses API returns the request's settings); providers never read it.
     """
 
     model: str
@@ -322,6 +323,7 @@ class ChatRequest:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     top_k: int | None = None
+    echo: dict[str, Any] | None = None
 
     @property
     def images(self) -> list[ImagePart]:

@@ -11,6 +11,9 @@ from typing import Any
 
 import orjson
 
+from visiongate.api.fields import bad as _bad
+from visiongate.api.fields import integer as _integer
+from visiongate.api.fields import number as _number
 from visiongate.core.messages import (
     ChatRequest,
     ImagePart,
@@ -20,7 +23,6 @@ from visiongate.core.messages import (
     ToolCall,
     ToolSpec,
 )
-from visiongate.errors import InvalidRequest
 
 __all__ = ["parse_chat_request"]
 
@@ -53,33 +55,6 @@ _HANDLED = frozenset(
         "top_logprobs",
     }
 )
-
-
-def _bad(message: str, param: str | None, code: str = "invalid_request_error") -> InvalidRequest:
-    return InvalidRequest(message, code=code, param=param)
-
-
-def _number(data: dict[str, Any], key: str, low: float, high: float) -> float | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(f"'{key}' must be a number.", key)
-    if not low <= value <= high:
-        raise _bad(f"'{key}' must be between {low:g} and {high:g}; got {value}.", key)
-    return float(value)
-
-
-def _integer(data: dict[str, Any], key: str, low: int, high: int | None = None) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(f"'{key}' must be an integer.", key)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise _bad(f"'{key}' must be {bound}; got {value}.", key)
-    return value
 
 
 def _parts(content: Any, role: str, where: str) -> list[Part]:
