@@ -42,6 +42,8 @@ class Settings(BaseSettings):
 
     # request limits
     max_body_bytes: int = 25 * 1024 * 1024
+    # Messages API streams: a ping event after this many silent seconds (0: never).
+    stream_ping_seconds: float = Field(default=15.0, ge=0)
 
     # images
     allow_private_image_hosts: bool = False

@@ -28,8 +28,8 @@ ANONYMOUS = Principal(key_id="anonymous", name="anonymous")
 KeyLookup = Callable[[str], Awaitable[KeyRecord | None]]
 
 _HOW_TO_SEND = (
-    "Send your API key in the HTTP header 'Authorization: Bearer <key>' "
-    "(the OpenAI SDKs do this with api_key=...)."
+    "Send your API key in the HTTP header 'Authorization: Bearer <key>', or 'x-api-key' "
+    "on the Messages API (the OpenAI and Anthropic SDKs do this with api_key=...)."
 )
 _INCORRECT = "Incorrect API key provided. " + _HOW_TO_SEND
 _REVOKED = "This API key has been revoked. Ask the gateway's operator for a new key."

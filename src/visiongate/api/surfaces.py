@@ -6,6 +6,13 @@ from typing import TYPE_CHECKING
 
 from visiongate.api.chat import CHAT_PATHS, ChatSurface
 from visiongate.api.endpoint import Endpoint
+from visiongate.api.messages import (
+    COUNT_TOKENS_PATHS,
+    MESSAGES_PATHS,
+    CountTokensEndpoint,
+    CountTokensSurface,
+    MessagesSurface,
+)
 from visiongate.api.responses import RESPONSES_PATHS, ResponsesSurface
 
 if TYPE_CHECKING:
@@ -19,8 +26,10 @@ __all__ = ["build_endpoints"]
 def build_endpoints(runtime: Runtime, settings: Settings) -> dict[str, Endpoint]:
     """Path → endpoint for every surface; the endpoints share request ids and counters."""
 
-    def endpoint(surface: Surface, shared: Endpoint | None) -> Endpoint:
-        return Endpoint(
+    def endpoint(
+        surface: Surface, shared: Endpoint | None, kind: type[Endpoint] = Endpoint
+    ) -> Endpoint:
+        return kind(
             surface,
             runtime.service,
             runtime.accounts,
@@ -32,4 +41,8 @@ def build_endpoints(runtime: Runtime, settings: Settings) -> dict[str, Endpoint]
     chat = endpoint(ChatSurface(), None)
     routes: dict[str, Endpoint] = dict.fromkeys(CHAT_PATHS, chat)
     routes.update(dict.fromkeys(RESPONSES_PATHS, endpoint(ResponsesSurface(), chat)))
+    messages = MessagesSurface(settings.stream_ping_seconds)
+    routes.update(dict.fromkeys(MESSAGES_PATHS, endpoint(messages, chat)))
+    counting = endpoint(CountTokensSurface(), chat, CountTokensEndpoint)
+    routes.update(dict.fromkeys(COUNT_TOKENS_PATHS, counting))
     return routes

@@ -83,6 +83,26 @@ class ChatService:
         self, request: ChatRequest, principal: Principal, outcome: Outcome
     ) -> Prepared:
         """Every check before the provider is called, cheapest first. Raises GatewayError."""
+        model, provider = await self._checked(request, principal, outcome)
+        estimate = estimate_prompt_tokens(request) + outcome.image_tokens
+        estimate += request.max_tokens or min(model.max_output_tokens, 1024)
+        admission = await self.accounts.admit(principal, model, estimate)
+        return Prepared(request, model, provider, admission)
+
+    async def count_tokens(
+        self, request: ChatRequest, principal: Principal, outcome: Outcome
+    ) -> int:
+        """The prompt tokens :meth:`prepare` would reserve for ``request``, images
+        included, after the same checks; the provider is not called and the key's limits
+        are not spent."""
+        await self._checked(request, principal, outcome)
+        return estimate_prompt_tokens(request) + outcome.image_tokens
+
+    async def _checked(
+        self, request: ChatRequest, principal: Principal, outcome: Outcome
+    ) -> tuple[ModelEntry, Provider]:
+        """Resolve the model, authorise the key, let the provider refuse what it cannot
+        honour, and prepare the images (their stats go on ``outcome``)."""
         model, provider = self.resolve(request.model)
         outcome.provider = provider.name
         outcome.upstream_model = model.upstream
@@ -99,10 +119,7 @@ class ChatService:
         outcome.image_seconds = stats.seconds
         outcome.fetched_bytes = stats.fetched_bytes
         outcome.cache_hits = stats.cache_hits
-        estimate = estimate_prompt_tokens(request) + stats.tokens
-        estimate += request.max_tokens or min(model.max_output_tokens, 1024)
-        admission = await self.accounts.admit(principal, model, estimate)
-        return Prepared(request, model, provider, admission)
+        return model, provider
 
     async def complete(self, prepared: Prepared, outcome: Outcome) -> ChatResponse:
         started = time.perf_counter()
