@@ -377,6 +377,11 @@ def check_messages_request(
         problems.append("stop_sequences: must be a list of strings")
     problems += _check_system(body.get("system"))
     problems += _check_tools(body.get("tools"), body.get("tool_choice"))
+    if count_cache_breakpoints(body) > 4:
+        problems.append("A maximum of 4 blocks with cache_control may be provided")
+    top_k = body.get("top_k")
+    if top_k is not None and not (isinstance(top_k, int) and top_k >= 0):
+        problems.append("top_k: must be a non-negative integer")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return [*problems, "messages: at least one message is required"]
@@ -398,13 +403,14 @@ def _check_system(system: Any) -> list[str]:
     if isinstance(system, list) and all(
         isinstance(b, dict) and b.get("type") == "text" and b.get("text") for b in system
     ):
-        return []
+        return [p for n, b in enumerate(system) for p in _check_cache_control(f"system.{n}", b)]
     return ["system: must be a string or a list of non-empty text blocks"]
 
 
 def _check_tools(tools: Any, choice: Any) -> list[str]:
     problems: list[str] = []
     for n, tool in enumerate(tools or ()):
+        problems += _check_cache_control(f"tools.{n}", tool)
         if not isinstance(tool, dict) or not tool.get("name"):
             problems.append(f"tools.{n}.name: field required")
         elif not isinstance(tool.get("input_schema"), dict):
@@ -460,8 +466,21 @@ def _check_block(
     where: str, role: str, block: Any, tool_ids: set[str], images: list[ImageSeen]
 ) -> list[str]:
     kind = block.get("type") if isinstance(block, dict) else None
+    problems = _check_cache_control(where, block)
+    if problems:
+        return problems
     if kind == "text":
         return [] if block.get("text") else [f"{where}: text content blocks must be non-empty"]
+    if kind in ("thinking", "redacted_thinking"):
+        if role != "assistant":
+            return [f"{where}: thinking blocks belong in assistant turns"]
+        if kind == "thinking" and not (
+            isinstance(block.get("thinking"), str) and isinstance(block.get("signature"), str)
+        ):
+            return [f"{where}: a thinking block needs 'thinking' and 'signature'"]
+        if kind == "redacted_thinking" and not isinstance(block.get("data"), str):
+            return [f"{where}: a redacted_thinking block needs 'data'"]
+        return []
     if kind == "image":
         if role != "user":
             return [f"{where}: images are only allowed in user turns"]
@@ -474,12 +493,40 @@ def _check_block(
     if kind == "tool_result":
         if role != "user" or block.get("tool_use_id") not in tool_ids:
             return [f"{where}: tool_result must answer an earlier tool_use id in a user turn"]
-        problems: list[str] = []
+        if not isinstance(block.get("is_error", False), bool):
+            return [f"{where}.is_error: must be a boolean"]
         inner = block.get("content")
         for j, item in enumerate(inner if isinstance(inner, list) else ()):
             problems += _check_block(f"{where}.content.{j}", "user", item, tool_ids, images)
         return problems
     return [f"{where}.type: unknown content block type {kind!r}"]
+
+
+def _check_cache_control(where: str, block: Any) -> list[str]:
+    """A prompt-cache breakpoint is ``{"type": "ephemeral"}``, with an optional ttl."""
+    if not isinstance(block, dict) or "cache_control" not in block:
+        return []
+    value = block["cache_control"]
+    if not isinstance(value, dict) or value.get("type") != "ephemeral":
+        return [f"{where}.cache_control.type: must be 'ephemeral'"]
+    if set(value) - {"type", "ttl"} or value.get("ttl", "5m") not in ("5m", "1h"):
+        return [f"{where}.cache_control: only 'type' and a ttl of 5m or 1h are allowed"]
+    return []
+
+
+def count_cache_breakpoints(body: dict[str, Any]) -> int:
+    """Blocks (system, tools, messages, tool results' content) marked with cache_control."""
+    blocks: list[Any] = (
+        list(body.get("system") or []) if isinstance(body.get("system"), list) else []
+    )
+    blocks += list(body.get("tools") or [])
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            blocks.append(block)
+            inner = block.get("content") if isinstance(block, dict) else None
+            blocks += inner if isinstance(inner, list) else []
+    return sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
 
 
 def _check_image(where: str, source: Any, images: list[ImageSeen]) -> list[str]:

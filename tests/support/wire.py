@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -31,3 +32,32 @@ def as_parsed(value: Any) -> Any:
     if isinstance(value, list):
         return [as_parsed(v) for v in value]
     return value
+
+
+def sse_events(chunks: Iterable[bytes]) -> list[tuple[str | None, str]]:
+    """``(event name, data)`` of each server-sent event in a byte stream, however the
+    stream was split into chunks; comments are skipped."""
+    buffer = b"".join(chunks).replace(b"\r\n", b"\n").decode("utf-8")
+    events: list[tuple[str | None, str]] = []
+    for block in buffer.split("\n\n"):
+        name: str | None = None
+        data: list[str] = []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+        if data:
+            events.append((name, "\n".join(data)))
+    return events
+
+
+def count_images(body: Any) -> int:
+    """Images in a provider request body, whatever the wire format: OpenAI ``image_url``
+    parts, Anthropic ``image`` blocks (tool results included), Gemini ``inlineData``."""
+    if isinstance(body, list):
+        return sum(count_images(item) for item in body)
+    if not isinstance(body, dict):
+        return 0
+    own = 1 if body.get("type") in ("image_url", "image") or "inlineData" in body else 0
+    return own + sum(count_images(value) for value in body.values())

@@ -114,7 +114,7 @@ class ImagePipeline:
                 f"{model.id} accepts at most {limits.max_images} image(s) per request and this "
                 f"request has {len(parts)}; send fewer images.",
                 code="too_many_images",
-                param="messages",
+                param=parts[limits.max_images].param,  # the first image past the limit
             )
         inline = await self._load_bytes(parts, limits, stats)
         await self._fit_parts(parts, inline, limits)

@@ -199,7 +199,10 @@ async def test_more_images_than_the_model_takes_is_refused_up_front(model: Model
         await prepare(
             request_with(url, url), model("meta-llama/Llama-3.2-11B-Vision-Instruct-Turbo")
         )
-    assert (info.value.code, info.value.param) == ("too_many_images", "messages")
+    assert (info.value.code, info.value.param) == (
+        "too_many_images",
+        "messages[0].content[2].image_url.url",
+    )
 
 
 async def test_images_in_every_message_are_prepared(model: Model) -> None:

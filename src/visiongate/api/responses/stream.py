@@ -31,6 +31,16 @@ from visiongate.errors import GatewayError
 
 __all__ = ["ResponsesStream"]
 
+# ``response.error.code`` is a closed set in OpenAI's schema; the gateway's own code
+# travels in the ``error`` event before it, which takes any string.
+_FAILED_CODES = {
+    "rate_limit_exceeded": "rate_limit_exceeded",
+    "invalid_image": "invalid_image",
+    "invalid_image_url": "invalid_image_url",
+    "image_too_large": "image_too_large",
+    "image_fetch_failed": "failed_to_download_image",
+}
+
 
 class _Call:
     __slots__ = ("arguments", "call", "item_id", "output_index")
@@ -106,7 +116,7 @@ class ResponsesStream:
         return b""
 
     def error(self, exc: GatewayError) -> bytes:
-        error = {"code": exc.code, "message": exc.message}
+        error = {"code": _FAILED_CODES.get(exc.code or "", "server_error"), "message": exc.message}
         return self._event(
             "error", {"code": exc.code, "message": exc.message, "param": exc.param}
         ) + self._event("response.failed", {"response": self._response("failed", error=error)})
