@@ -37,7 +37,10 @@ class Gateway:
 
     @property
     def chat_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+        return self.url("/v1/chat/completions")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
 
 def visiongate(

@@ -17,7 +17,8 @@ __all__ = ["probe"]
 
 
 def probe(url: str, body: bytes, headers: dict[str, str], api: str, stream: bool) -> dict[str, Any]:
-    """POST ``body``; ``api`` is the answer's format: "openai" or "anthropic"."""
+    """POST ``body``; ``api`` is the answer's format: "openai" (Chat Completions),
+    "responses" (the Responses API) or "anthropic" (the Messages API)."""
     parts = urllib.parse.urlsplit(url)
     started = time.perf_counter()
     out: dict[str, Any] = {"ok": False}
@@ -53,6 +54,8 @@ def _check_json(status: int, data: bytes, api: str) -> tuple[bool, str | None]:
     if api == "openai":
         message = ((obj.get("choices") or [{}])[0]).get("message") or {}
         ok = bool(message.get("content")) and bool(obj.get("usage"))
+    elif api == "responses":
+        ok = obj.get("status") == "completed" and bool(obj.get("output")) and bool(obj.get("usage"))
     else:
         ok = obj.get("type") == "message" and bool(obj.get("content"))
     return ok, None if ok else f"unexpected answer: {data[:300]!r}"
@@ -81,6 +84,12 @@ def _read_stream(
                 out["error"] = f"error event: {data[:300]!r}"
                 break
             content = any((c.get("delta") or {}).get("content") for c in event.get("choices") or [])
+        elif api == "responses":
+            if event.get("type") in ("error", "response.failed"):
+                out["error"] = f"error event: {data[:300]!r}"
+                break
+            content = event.get("type") == "response.output_text.delta"
+            finished = finished or event.get("type") == "response.completed"
         else:
             content = event.get("type") == "content_block_delta"
             finished = finished or event.get("type") == "message_stop"

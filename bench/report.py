@@ -49,7 +49,9 @@ def _best(runs: list[Run]) -> Run:
 
 def _added(result: dict[str, Any], key: str, runs: list[Run]) -> float | None:
     """Gateway p50 minus direct p50 at the lowest concurrency both measured."""
-    direct = _by_conc(result["direct"].get(key, {}).get("runs", []))
+    # Every surface's case sends the same upstream request: one direct run serves them all.
+    upstream_key = key.partition("@")[0]
+    direct = _by_conc(result["direct"].get(upstream_key, {}).get("runs", []))
     for run in sorted(runs, key=lambda r: r["concurrency"]):
         d = direct.get(run["concurrency"])
         if d and run["latency_ms"].get("p50") is not None:

@@ -32,7 +32,7 @@ import report
 from load import ensure_wrk, run_wrk
 from probe import probe
 from procs import Proc, RssSampler, can_pin, machine_busy_s, pinned
-from scenarios import BUST, ROUTES, SCENARIOS, Case, build_cases, make_images
+from scenarios import BUST, ROUTES, SCENARIOS, SURFACES, Case, build_cases, make_images
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _NOISY = 0.15  # cores of other load that make a point worth repeating
@@ -231,7 +231,8 @@ class Bench:
     def direct(self, cases: list[Case]) -> None:
         a = self.args
         log(f"direct runs against the fake upstream ({a.direct_duration} s per point)")
-        for case in cases:
+        # The upstream request is the same whatever surface the gateway is sent by.
+        for case in {c.key.partition("@")[0]: c for c in reversed(cases)}.values():
             url = self.upstream_url + case.direct_path
             check = probe(url, case.direct_body, case.direct_headers, case.route, case.stream)
             rows = []
@@ -240,7 +241,7 @@ class Bench:
                 rows.append(row)
                 p50 = row["latency_ms"].get("p50")
                 log(f"  direct {case.key:24s} c={conc:<3d} {row['rps']:>8.0f} rps  p50 {p50} ms")
-            self.result["direct"][case.key] = {"probe": check, "runs": rows}
+            self.result["direct"][case.key.partition("@")[0]] = {"probe": check, "runs": rows}
 
     def gateway(self, spec: gateways.Gateway, cases: list[Case]) -> dict[str, Any]:
         a = self.args
@@ -255,7 +256,11 @@ class Bench:
         self.procs.append(proc)
         listen = wait_port(spec.port, proc, a.ready_timeout)
         first_ok = None
-        cases = [c for c in cases if c.route in spec.models]
+        cases = [
+            c
+            for c in cases
+            if c.route in spec.models and (c.surface == "chat" or spec.name == "visiongate")
+        ]
         if not cases:
             out["failed"] = "no case for this gateway's routes"
             return out
@@ -301,12 +306,13 @@ class Bench:
     def gateway_case(self, spec: gateways.Gateway, proc: Proc, case: Case) -> dict[str, Any]:
         a = self.args
         body = case.body.replace(case.model.encode(), spec.models[case.route].encode())
+        url = spec.url(case.gateway_path)
         up0 = _get_json(a.upstream_port, "/stats")
         hits0 = _get_json(a.image_port, "/stats").get("hits", 0)
         probes = []
         for i in range(3):
             one = body.replace(BUST.encode(), f"probe-{self.stamp}-{i}".encode())
-            probes.append(probe(spec.chat_url, one, spec.auth, "openai", case.stream))
+            probes.append(probe(url, one, spec.auth, case.answer_api, case.stream))
         upstream = _delta(up0, _get_json(a.upstream_port, "/stats"))
         check = {
             "ok": all(p["ok"] for p in probes),
@@ -320,13 +326,11 @@ class Bench:
         if not check["ok"]:
             log(f"  PROBE FAILED {case.key}: {check['error']}")
         if a.warmup:
-            run_wrk(
-                spec.chat_url, body, spec.auth, 16, a.warmup, self.run_dir, self.side_cores, BUST
-            )
+            run_wrk(url, body, spec.auth, 16, a.warmup, self.run_dir, self.side_cores, BUST)
             self.settle(proc)
         rows = []
         for conc in a.concurrency:
-            row = self.measured(spec.chat_url, case, body, spec.auth, conc, proc)
+            row = self.measured(url, case, body, spec.auth, conc, proc)
             rows.append(row)
             lat = row["latency_ms"]
             log(
@@ -353,7 +357,14 @@ class Bench:
             i += 1
             body = case.body.replace(case.model.encode(), spec.models[case.route].encode())
             run = run_wrk(
-                spec.chat_url, body, spec.auth, 16, 5, self.run_dir, self.side_cores, BUST
+                spec.url(case.gateway_path),
+                body,
+                spec.auth,
+                16,
+                5,
+                self.run_dir,
+                self.side_cores,
+                BUST,
             )
             errors = sum(dict(run.get("errors", {})).values())  # type: ignore[call-overload]
             done += int(run.get("requests", 0))  # type: ignore[call-overload]
@@ -384,7 +395,9 @@ class Bench:
             os.sched_setaffinity(0, {int(c) for c in self.side_cores.split(",") if c.isdigit()})
         self.retry_budget = float(a.noisy_retry_budget)
         self.start_side()
-        cases = build_cases(a.scenarios, a.routes, gateways.MODELS, self.images, self.image_host)
+        cases = build_cases(
+            a.scenarios, a.routes, gateways.MODELS, self.images, self.image_host, a.surfaces
+        )
         if not a.skip_direct:
             self.direct(cases)
         targets = []
@@ -435,6 +448,12 @@ def main() -> int:
     ap.add_argument("--name", default="visiongate", help="label of the result files")
     ap.add_argument("--scenarios", type=comma_list(str, SCENARIOS), default=list(SCENARIOS))
     ap.add_argument("--routes", type=comma_list(str, ROUTES), default=list(ROUTES))
+    ap.add_argument(
+        "--surfaces",
+        type=comma_list(str, SURFACES),
+        default=["chat"],
+        help="the gateway's inbound APIs to send each scenario by: chat, responses, messages",
+    )
     ap.add_argument("--concurrency", type=comma_list(int), default=[1, 16, 64])
     ap.add_argument("--duration", type=float, default=5, help="seconds per point through a gateway")
     ap.add_argument("--direct-duration", type=float, default=3, help="seconds per direct point")

@@ -1,16 +1,18 @@
 """The benchmark's images and request bodies.
 
-Every scenario is an OpenAI-format request to the gateway (a system message, a user
-message, ``max_tokens: 64``) and the request a gateway should send upstream for it, used
-for the "direct" runs that measure what the fake upstream and the load generator cost
-without a gateway in between. Images are made with Pillow from a fixed seed, so every run
-sends the same bytes.
+Every scenario is a request to the gateway (a system message, a user message,
+``max_tokens: 64``) in the shape of the surface it is sent to (Chat Completions by
+default; the Responses API or the Messages API with ``--surfaces``) and the request a
+gateway should send upstream for it, used for the "direct" runs that measure what the
+fake upstream and the load generator cost without a gateway in between. Images are made
+with Pillow from a fixed seed, so every run sends the same bytes.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import orjson
 from PIL import Image, ImageDraw
 
-__all__ = ["BUST", "SCENARIOS", "Case", "make_images", "make_jpeg"]
+__all__ = ["BUST", "SCENARIOS", "SURFACES", "Case", "make_images", "make_jpeg"]
 
 BUST = "__VG_BENCH_BUST__"  # replaced per request by the load generator (unique image URLs)
 SCENARIOS = {
@@ -29,6 +31,12 @@ SCENARIOS = {
     "stream": "text, streamed: the upstream sends 20 content chunks",
 }
 ROUTES = ("openai", "anthropic")
+# The gateway's path and the answer's format for each inbound surface.
+SURFACES = {
+    "chat": ("/v1/chat/completions", "openai"),
+    "responses": ("/v1/responses", "responses"),
+    "messages": ("/v1/messages", "anthropic"),
+}
 _SYSTEM = "You are a concise assistant."
 _ASK_TEXT = "Write one short sentence about benchmarks."
 _ASK_IMAGE = "Describe the image(s) in one sentence."
@@ -72,6 +80,7 @@ class Case:
     direct_path: str  # the upstream endpoint the gateway should call
     direct_body: bytes  # what the gateway should send there
     direct_headers: dict[str, str]
+    surface: str = "chat"
 
     @property
     def stream(self) -> bool:
@@ -79,7 +88,17 @@ class Case:
 
     @property
     def key(self) -> str:
-        return f"{self.scenario}/{self.route}"
+        where = f"{self.scenario}/{self.route}"
+        return where if self.surface == "chat" else f"{where}@{self.surface}"
+
+    @property
+    def gateway_path(self) -> str:
+        return SURFACES[self.surface][0]
+
+    @property
+    def answer_api(self) -> str:
+        """The format of the gateway's answer, for the probe."""
+        return SURFACES[self.surface][1]
 
 
 def build_cases(
@@ -88,23 +107,51 @@ def build_cases(
     models: dict[str, str],
     images: dict[str, bytes],
     image_host: str,
+    surfaces: tuple[str, ...] | list[str] = ("chat",),
 ) -> list[Case]:
     b64 = {name: base64.b64encode(data).decode() for name, data in images.items()}
     cases = []
-    for scenario in scenarios:
-        for route in routes:
-            model = models[route]
-            body = orjson.dumps(_openai_body(scenario, model, b64, image_host, direct=False))
-            if route == "openai":
-                path = "/v1/chat/completions"
-                direct = orjson.dumps(_openai_body(scenario, model, b64, image_host, direct=True))
-                headers = {"Authorization": "Bearer sk-direct"}
-            else:
-                path = "/v1/messages"
-                direct = orjson.dumps(_anthropic_body(scenario, model, b64))
-                headers = {"x-api-key": "sk-direct", "anthropic-version": "2023-06-01"}
-            cases.append(Case(scenario, route, model, body, path, direct, headers))
+    for scenario, surface, route in itertools.product(scenarios, surfaces, routes):
+        model = models[route]
+        chat = _openai_body(scenario, model, b64, image_host, direct=False)
+        if surface == "responses":
+            body = orjson.dumps(_responses_body(chat))
+        elif surface == "messages":
+            body = orjson.dumps(_anthropic_body(scenario, model, b64, image_host))
+        else:
+            body = orjson.dumps(chat)
+        if route == "openai":
+            path = "/v1/chat/completions"
+            direct = orjson.dumps(_openai_body(scenario, model, b64, image_host, direct=True))
+            headers = {"Authorization": "Bearer sk-direct"}
+        else:
+            path = "/v1/messages"
+            direct = orjson.dumps(_anthropic_body(scenario, model, b64))
+            headers = {"x-api-key": "sk-direct", "anthropic-version": "2023-06-01"}
+        cases.append(Case(scenario, route, model, body, path, direct, headers, surface))
     return cases
+
+
+def _responses_body(chat: dict[str, Any]) -> dict[str, Any]:
+    """The Chat Completions body of a scenario as the Responses API request it stands for."""
+    system, user = chat["messages"]
+    content = user["content"]
+    if isinstance(content, list):
+        content = [
+            {"type": "input_text", "text": part["text"]}
+            if part["type"] == "text"
+            else {"type": "input_image", "image_url": part["image_url"]["url"]}
+            for part in content
+        ]
+    body: dict[str, Any] = {
+        "model": chat["model"],
+        "instructions": system["content"],
+        "input": [{"role": "user", "content": content}],
+        "max_output_tokens": chat["max_tokens"],
+    }
+    if chat.get("stream"):
+        body["stream"] = True
+    return body
 
 
 def _image(url: str) -> dict[str, Any]:
@@ -139,7 +186,12 @@ def _openai_body(
     return body
 
 
-def _anthropic_body(scenario: str, model: str, b64: dict[str, str]) -> dict[str, Any]:
+def _anthropic_body(
+    scenario: str, model: str, b64: dict[str, str], image_host: str | None = None
+) -> dict[str, Any]:
+    """The Messages API body of a scenario: what a gateway sends Anthropic (a fetched URL
+    goes inline), or, with ``image_host``, what a Messages client sends the gateway."""
+
     def image(name: str) -> dict[str, Any]:
         source = {"type": "base64", "media_type": "image/jpeg", "data": b64[name]}
         return {"type": "image", "source": source}
@@ -148,7 +200,10 @@ def _anthropic_body(scenario: str, model: str, b64: dict[str, str]) -> dict[str,
     user: Any
     if scenario in ("text", "stream"):
         user = _ASK_TEXT
-    elif scenario in ("image_b64", "image_url"):  # a fetched URL goes upstream inline
+    elif scenario == "image_url" and image_host is not None:
+        url = f"http://{image_host}/img/small.jpg?n={BUST}"
+        user = [ask, {"type": "image", "source": {"type": "url", "url": url}}]
+    elif scenario in ("image_b64", "image_url"):
         user = [ask, image("small.jpg")]
     elif scenario == "multi_image":
         user = [ask, image("small.jpg"), image("large.jpg"), image("small.jpg"), image("large.jpg")]
