@@ -93,9 +93,12 @@ def response_object(
         "incomplete_details": incomplete,
         "model": request.model,
         "output": output,
+        "parallel_tool_calls": True,
         "previous_response_id": None,
         "reasoning": {"effort": None, "summary": None},
         "store": False,
+        "tool_choice": "auto",
+        "tools": [],
         "truncation": "disabled",
         "usage": response_usage(usage) if usage is not None else None,
     }
