@@ -90,10 +90,12 @@ def lists() -> Iterator[Lists]:
             server.stop()
 
 
-def check(lists: Lists, *args: str) -> subprocess.CompletedProcess[str]:
+def check(
+    lists: Lists, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "visiongate", "models", "check", "--today", DAY, *args],
-        env=lists.env,
+        env={**lists.env, **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -152,14 +154,7 @@ def test_check_passes_when_catalog_and_lists_agree(lists: Lists) -> None:
 
 
 def test_a_refused_key_is_reported_not_fatal(lists: Lists) -> None:
-    env = {**lists.env, "ANTHROPIC_API_KEY": "sk-ant-wrong"}
-    done = subprocess.run(
-        [sys.executable, "-m", "visiongate", "models", "check", "--provider", "anthropic"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = check(lists, "--provider", "anthropic", env={"ANTHROPIC_API_KEY": "sk-ant-wrong"})
     assert done.returncode == 0
     assert "anthropic: unreachable or refused: HTTP 401" in done.stdout
 

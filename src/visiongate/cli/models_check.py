@@ -86,19 +86,21 @@ async def _check_one(
 
 def _print_drift(drift: Drift) -> None:
     print(f"{drift.provider}: {drift.listed} model(s) listed upstream")
-    if drift.missing:
-        print("  MISSING upstream, still served by the catalog:")
-        for entry in drift.missing:
-            print(f"    {_name(entry.id, entry.upstream)}")
-    if drift.gone:
-        print("  gone upstream as announced:")
-        for entry in drift.gone:
-            then = f" -> {entry.successor}" if entry.successor else ""
-            print(f"    {_name(entry.id, entry.upstream)} (shut down {entry.retired}){then}")
-    if drift.listed_retired:
-        print("  still listed after their shutdown date:")
-        for entry in drift.listed_retired:
-            print(f"    {_name(entry.id, entry.upstream)} ({entry.retired})")
+    sections = [
+        ("MISSING upstream, still served by the catalog:", drift.missing, False),
+        ("gone upstream as announced:", drift.gone, True),
+        ("still listed after their shutdown date:", drift.listed_retired, False),
+    ]
+    for title, entries, with_successor in sections:
+        if entries:
+            print(f"  {title}")
+        for entry in entries:
+            line = _name(entry.id, entry.upstream)
+            if entry.retired:
+                line += f" (shut down {entry.retired})"
+            if with_successor and entry.successor:
+                line += f" -> {entry.successor}"
+            print(f"    {line}")
     if drift.new:
         print("  vision models not in the catalog:")
         for name in drift.new:
