@@ -67,6 +67,7 @@ def lists() -> Iterator[Lists]:
             [*served("openrouter"), "acme/vl-9b", "acme/text-70b"],
             vision=[*served("openrouter"), "acme/vl-9b"],
         ),
+        "minimax": ModelListFake("openai", KEYS["minimax"], [*served("minimax"), "MiniMax-M2.7"]),
     }
     servers = {name: BackgroundApp(fake.app()).start() for name, fake in fakes.items()}
     try:
@@ -82,7 +83,10 @@ def lists() -> Iterator[Lists]:
         env["ANTHROPIC_BASE_URL"] = servers["anthropic"].url
         env["GEMINI_BASE_URL"] = servers["google"].url
         env["OPENROUTER_BASE_URL"] = servers["openrouter"].url + "/api/v1"
+        env["MINIMAX_BASE_URL"] = servers["minimax"].url
         env["TOGETHER_BASE_URL"] = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens
+        for name in KEYS:  # every provider points at loopback: nothing leaves the machine
+            assert env[f"{ENV_PREFIX.get(name, name.upper())}_BASE_URL"].startswith("http://127.")
         env["VISIONGATE_UPSTREAM_CONNECT_TIMEOUT"] = "2"
         yield Lists(fakes, env)
     finally:
@@ -142,7 +146,7 @@ def test_check_reports_every_provider_and_fails_on_a_missing_model(lists: Lists)
     assert "acme/vl-9b" in openrouter and "acme/text-70b" not in openrouter
 
     assert section(out, "together").startswith("together: unreachable or refused")
-    assert "no model-list endpoint" in section(out, "minimax")
+    assert section(out, "minimax").endswith("catalog and list agree")
     for key in KEYS.values():
         assert key not in out and key not in done.stderr
 
