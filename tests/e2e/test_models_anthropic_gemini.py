@@ -211,7 +211,7 @@ def test_large_image_reaches_claude_at_most_1568_px(
 @pytest.mark.parametrize(
     ("model_id", "upstream", "retired", "successor"),
     [
-        ("claude-3-opus-latest", "claude-3-opus-20240229", "2026-01-05", "claude-opus-4-1"),
+        ("claude-3-opus-latest", "claude-3-opus-20240229", "2026-01-05", "claude-opus-5-5"),
         ("gemini-1.5-pro", "gemini-1.5-pro", "2025-09-24", "gemini-2.5-pro"),
     ],
 )
@@ -235,18 +235,23 @@ def test_retired_model_gone_upstream_is_a_helpful_404(
     assert "VISIONGATE_FOLLOW_SUCCESSORS" in message
 
 
-def test_follow_successors_routes_to_the_successor(upstreams: Upstreams) -> None:
+def test_follow_successors_routes_to_the_end_of_the_chain(upstreams: Upstreams) -> None:
+    """Claude 3 Opus goes to its successor; Gemini 1.5 Pro's successor (2.5 Pro) was shut
+    down in its turn, so the request lands on the one after it."""
     upstreams.anthropic.missing_models.add("claude-3-opus-20240229")
+    upstreams.gemini.missing_models.update({"gemini-1.5-pro", "gemini-2.5-pro"})
     env = upstreams.env(VISIONGATE_FOLLOW_SUCCESSORS="1")
+    cases = [("claude-3-opus-latest", "claude-opus-5-5"), ("gemini-1.5-pro", "gemini-3.8-flash")]
     with run_gateway(env=env) as gateway:
-        raw = gateway.client().chat.completions.with_raw_response.create(
-            model="claude-3-opus-latest", messages=[{"role": "user", "content": "hi"}]
-        )
-    completion = raw.parse()
-    assert raw.headers["x-visiongate-upstream-model"] == "claude-opus-4-1"
-    assert upstreams.anthropic.last.body["model"] == "claude-opus-4-1"
-    assert completion.model == "claude-3-opus-latest"
-    assert "claude-opus-4-1" in (completion.choices[0].message.content or "")
+        for model_id, final in cases:
+            raw = gateway.client().chat.completions.with_raw_response.create(
+                model=model_id, messages=[{"role": "user", "content": "hi"}]
+            )
+            completion = raw.parse()
+            assert raw.headers["x-visiongate-upstream-model"] == final
+            assert upstream_model(upstreams.fake_for(model_id).last) == final
+            assert completion.model == model_id
+            assert final in (completion.choices[0].message.content or "")
 
 
 @pytest.mark.parametrize(

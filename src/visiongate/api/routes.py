@@ -7,6 +7,7 @@ list them, and their handlers call the same functions.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -45,11 +46,16 @@ def model_card(runtime: Runtime, entry: ModelEntry) -> dict[str, Any]:
             "image_formats": sorted(entry.image.formats),
         },
         "pricing": {"input_per_mtok": entry.price_input, "output_per_mtok": entry.price_output},
+        "input_modalities": entry.input_modalities,
+        "shutdown_date": entry.retired,
+        "source": entry.source,
+        "as_of": entry.as_of,
     }
     if not provider.configured and provider.api_key_env:
         card["requires"] = provider.api_key_env
     if entry.retired:
-        card["retired"] = entry.retired
+        if entry.retired_on(date.today()):
+            card["retired"] = entry.retired
         card["successor"] = entry.successor
     if adapter is not None:
         card.update(adapter.describe(entry))

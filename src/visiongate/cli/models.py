@@ -1,9 +1,11 @@
-"""``visiongate models``: the catalog as a table (and ``models pull`` for local weights)."""
+"""``visiongate models``: the catalog as a table, ``models check`` against each provider's
+own list (and ``models pull`` for local weights)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from datetime import date
 
 __all__ = ["register"]
 
@@ -18,9 +20,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="print the catalog (the default)")
     add_config_arg(listing)
     listing.set_defaults(func=run)
+    check = actions.add_parser(
+        "check",
+        help="compare the catalog with each configured provider's own model list",
+        description="Asks every configured provider for its model list and prints, per "
+        "provider, catalog models it no longer lists and vision models it lists that the "
+        "catalog lacks. Exit code 1 when a model the catalog still serves is missing "
+        "upstream; a provider that cannot be reached is reported and does not fail the run.",
+    )
+    add_config_arg(check)
+    check.add_argument("--provider", action="append", help="check only this provider (repeatable)")
+    check.add_argument(
+        "--today", type=date.fromisoformat, help="judge shutdown dates as of this ISO date"
+    )
+    check.set_defaults(func=_check)
     from visiongate.cli import pull
 
     pull.register(actions)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from visiongate.cli.models_check import run_check
+
+    return run_check(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     catalog = build_catalog(settings, dict(os.environ))
-    rows = [("MODEL", "PROVIDER", "UPSTREAM", "AVAILABLE", "IMAGES", "$IN/M", "$OUT/M", "NOTE")]
+    today = date.today()
+    rows = [
+        ("MODEL", "PROVIDER", "UPSTREAM", "AVAILABLE", "IMAGES", "$IN/M", "$OUT/M", "SHUTDOWN"),
+    ]
+    notes = ["NOTE"]
     for entry in catalog.models.values():
         provider = catalog.provider_of(entry)
         if provider.configured:
@@ -37,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             note = f"set {provider.api_key_env}" if provider.api_key_env else "not configured"
         if entry.retired:
-            note = (note + "; " if note else "") + f"retired {entry.retired} -> {entry.successor}"
+            state = "retired" if entry.retired_on(today) else "shuts down"
+            then = f" -> {entry.successor}" if entry.successor else ""
+            note = (note + "; " if note else "") + f"{state} {entry.retired}{then}"
         rows.append(
             (
                 entry.id,
@@ -45,12 +73,17 @@ def run(args: argparse.Namespace) -> int:
                 entry.upstream,
                 "yes" if provider.configured else "no",
                 str(entry.image.max_images),
-                f"{entry.price_input:g}",
-                f"{entry.price_output:g}",
-                note,
+                _price(entry.price_input),
+                _price(entry.price_output),
+                entry.retired or "-",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+        notes.append(note)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row, note in zip(rows, notes, strict=True):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + "  " + note)
     return 0
+
+
+def _price(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from importlib import resources
 from typing import Any
 
@@ -73,25 +74,50 @@ class ProviderEntry:
 
 @dataclass(frozen=True, slots=True)
 class ModelEntry:
+    """One model id the gateway serves.
+
+    ``retired`` is the provider's shutdown date (ISO): past, the model is gone upstream;
+    future, the shutdown is announced. ``successor`` names the catalog entry to go to
+    instead (an upstream name outside the catalog is accepted for operators' own tables).
+    Prices are None where the provider's page did not publish one; ``source`` and
+    ``as_of`` say where the entry's facts were read, and when.
+    """
+
     id: str
     provider: str
     upstream: str
     image: ImageLimits
     context_window: int = 0
     max_output_tokens: int = 4096
-    price_input: float = 0.0
-    price_output: float = 0.0
+    price_input: float | None = None
+    price_output: float | None = None
     capabilities: frozenset[str] = frozenset()
     retired: str | None = None
     successor: str | None = None
     aliases: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    pdf_native: bool = False
+    source: str | None = None
+    as_of: str | None = None
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.price_input + completion_tokens * self.price_output) / 1e6
+        """USD for a request; an unpublished price counts as 0 (and the card says null)."""
+        price_in = self.price_input or 0.0
+        price_out = self.price_output or 0.0
+        return (prompt_tokens * price_in + completion_tokens * price_out) / 1e6
 
     def supports(self, capability: str) -> bool:
         return capability in self.capabilities
+
+    def retired_on(self, day: date) -> bool:
+        """Whether the provider's shutdown date has come by ``day``."""
+        return self.retired is not None and date.fromisoformat(self.retired) <= day
+
+    @property
+    def input_modalities(self) -> list[str]:
+        """What a request may carry, as OpenAI's model list names it: ``file`` where the
+        provider reads PDFs itself."""
+        return ["text", "image", "file"] if self.pdf_native else ["text", "image"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +136,24 @@ class Catalog:
 
     def provider_of(self, entry: ModelEntry) -> ProviderEntry:
         return self.providers[entry.provider]
+
+    def successor_chain(self, entry: ModelEntry) -> list[ModelEntry]:
+        """The catalog entries ``entry``'s successors lead to, in order (empty without one).
+
+        A successor is followed while it is itself a catalog entry with a successor, so a
+        model retired twice over still lands on the last one named. A successor that is
+        not a catalog id (an upstream name in an operator's table) ends the chain.
+        """
+        chain: list[ModelEntry] = []
+        seen = {entry.id}
+        current = entry
+        while current.successor and current.successor in self.models:
+            if current.successor in seen:
+                raise ValueError(f"model {entry.id!r}: successors loop at {current.successor!r}")
+            current = self.models[current.successor]
+            seen.add(current.id)
+            chain.append(current)
+        return chain
 
 
 _LIMIT_FIELDS = {f.name for f in fields(ImageLimits)}
@@ -181,7 +225,21 @@ def _model(
         caps if caps is not None else providers[provider].capabilities
     )
     values["aliases"] = tuple(values.get("aliases", ()))
+    for key in ("retired", "successor", "as_of"):
+        if values.get(key) == "":
+            values[key] = None  # a config's way to clear a shipped value
+    for key in ("retired", "as_of"):
+        if values.get(key) is not None:
+            values[key] = _iso_date(values[key], f"model {model_id!r}: {key}")
     return ModelEntry(**values)
+
+
+def _iso_date(value: Any, where: str) -> str:
+    """``value`` as an ISO date string (TOML may give a quoted string or a date)."""
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ValueError(f"{where}: {value!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
 def load_catalog(

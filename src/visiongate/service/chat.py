@@ -76,7 +76,10 @@ class ChatService:
                 param="model",
             )
         if self.settings.follow_successors and entry.retired and entry.successor:
-            entry = replace(entry, upstream=entry.successor)
+            # To the end of the chain: a successor retired in its turn is passed over.
+            chain = self.catalog.successor_chain(entry)
+            last = chain[-1].upstream if chain else entry.successor
+            entry = replace(entry, upstream=last, successor=last)
         return entry, provider
 
     async def prepare(

@@ -233,7 +233,7 @@ async def test_retired_model_404_names_date_successor_and_setting(
         await provider.complete(request(images=0), model("claude-3-opus-latest"))
     message = info.value.message
     assert info.value.status == 404
-    assert "2026-01-05" in message and "claude-opus-4-1" in message
+    assert "2026-01-05" in message and "claude-opus-5-5" in message
     assert "VISIONGATE_FOLLOW_SUCCESSORS" in message
 
 
