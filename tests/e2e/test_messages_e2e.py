@@ -228,6 +228,15 @@ def test_a_thinking_block_for_a_model_without_thinking_is_a_400(
     assert not upstreams.anthropic.requests
 
 
+def test_thinking_goes_back_to_a_model_with_thinking(
+    gw: GatewayProcess, upstreams: Upstreams
+) -> None:
+    client(gw).messages.create(model="claude-haiku-4-5", max_tokens=50, messages=thinking_turns())
+    sent = upstreams.anthropic.requests[-1].body["messages"][1]["content"]
+    assert sent[0] == {"type": "thinking", "thinking": "Let me see.", "signature": "sig"}
+    assert sent[1] == {"type": "text", "text": "Done thinking."}
+
+
 def test_thinking_is_left_out_for_a_provider_without_the_concept(
     gw: GatewayProcess, upstreams: Upstreams
 ) -> None:
