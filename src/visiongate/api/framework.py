@@ -66,9 +66,26 @@ def _error_response(exc: GatewayError) -> JSONResponse:
 
 
 def _chat_docs(app: FastAPI) -> None:
-    """Declare the raw-ASGI chat route in the OpenAPI schema (it never reaches FastAPI)."""
+    """Declare the raw-ASGI surface routes in the OpenAPI schema (they never reach FastAPI)."""
 
     @app.post("/v1/chat/completions", tags=["chat"], summary="Create a chat completion")
     async def chat_completions_doc(body: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover
         """OpenAI Chat Completions with vision: text and image_url parts, stream or not."""
-        raise RuntimeError("served by ChatEndpoint")
+        raise RuntimeError("served by the chat surface's endpoint")
+
+    @app.post("/v1/responses", tags=["responses"], summary="Create a response")
+    async def responses_doc(body: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover
+        """The OpenAI Responses API, stateless: input items with input_image parts, function
+        calls and their outputs, stream or not (README: Three APIs in)."""
+        raise RuntimeError("served by the responses surface's endpoint")
+
+    @app.post("/v1/messages", tags=["messages"], summary="Create a message")
+    async def messages_doc(body: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover
+        """The Anthropic Messages API: text, image, tool_use and tool_result blocks, stream
+        or not; errors in Anthropic's envelope."""
+        raise RuntimeError("served by the messages surface's endpoint")
+
+    @app.post("/v1/messages/count_tokens", tags=["messages"], summary="Count a message's tokens")
+    async def count_tokens_doc(body: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover
+        """The gateway's estimate of the prompt tokens of a Messages request, images included."""
+        raise RuntimeError("served by the count_tokens endpoint")
