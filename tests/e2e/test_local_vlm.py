@@ -338,3 +338,54 @@ def test_first_use_downloads_from_the_hub_with_visible_progress(
             assert after["state"] == "ready" and after["weights_present"] is True
             assert "downloading local model weights" in gw.log_text()
     assert "model.safetensors" in fetched and "onnx/model.onnx" not in fetched
+
+
+def test_the_responses_and_messages_surfaces_reach_the_local_vlm(
+    vlm_gateway: GatewayProcess, reference: Any
+) -> None:
+    """The same question by the Responses API and by the Messages API: the same greedy
+    answer the model gives when called directly, and its exact token counts."""
+    import anthropic
+
+    image = make_image("PNG", (64, 48), (10, 120, 200))
+    url = data_url(image, "image/png")
+    prompt_tokens, text = _expected(
+        reference, [{"type": "text", "text": "What is this?"}, {"type": "image"}], [image], 10
+    )
+    response = vlm_gateway.client().responses.create(
+        model="local/tiny",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What is this?"},
+                    {"type": "input_image", "image_url": url},
+                ],
+            }
+        ],
+        max_output_tokens=10,
+    )
+    assert response.output_text == text and response.status == "incomplete"
+    assert response.usage is not None and response.usage.input_tokens == prompt_tokens
+    client = anthropic.Anthropic(
+        base_url=vlm_gateway.root, api_key=vlm_gateway.api_key, max_retries=0, timeout=120
+    )
+    b64 = url.split(",", 1)[1]
+    message = client.messages.create(
+        model="local/tiny",
+        max_tokens=10,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": b64},
+                    },
+                ],
+            }
+        ],
+    )
+    assert message.content[0].text == text and message.stop_reason == "max_tokens"
+    assert message.usage.input_tokens == prompt_tokens and message.usage.output_tokens == 10
