@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 
 from tests.support.background import BackgroundApp
 from tests.support.gateway import GatewayProcess
-from tests.support.images import make_image
+from tests.support.images import make_image, noise_png
 from tests.support.upstreams import CATALOG, FAMILY_MODELS, Upstreams, all_upstreams
 from tests.support.wire import count_images, sse_events
 
@@ -433,3 +433,25 @@ def test_bearer_auth_works_too_and_usage_names_the_surface(gw: GatewayProcess) -
     metrics = requests.get(f"{gw.root}/metrics", timeout=10).text
     assert 'endpoint="messages",model="gpt-4o"' in metrics
     assert 'endpoint="messages.count_tokens"' in metrics or "count_tokens" not in metrics
+
+
+@pytest.mark.parametrize("family", ["openai", "anthropic"])
+def test_a_large_base64_image_reaches_the_provider_byte_for_byte(
+    gw: GatewayProcess, upstreams: Upstreams, family: str
+) -> None:
+    """A body large enough for the gateway to cut the base64 out before parsing."""
+    data = base64.b64encode(noise_png((200, 150), seed=6)).decode()
+    model_id = FAMILY_MODELS[family]
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
+    client(gw).messages.create(
+        model=model_id,
+        max_tokens=20,
+        messages=[{"role": "user", "content": [{"type": "text", "text": "What is it?"}, image]}],
+    )
+    body = upstreams.fake_for(model_id).requests[-1].body
+    if family == "anthropic":
+        assert body["messages"][0]["content"][1]["source"]["data"] == data
+    else:
+        assert (
+            body["messages"][0]["content"][1]["image_url"]["url"] == f"data:image/png;base64,{data}"
+        )

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 
 from tests.support.background import BackgroundApp
 from tests.support.gateway import GatewayProcess
-from tests.support.images import data_url, make_image
+from tests.support.images import data_url, make_image, noise_png
 from tests.support.upstreams import CATALOG, FAMILY_MODELS, Upstreams, all_upstreams
 from tests.support.wire import count_images, sse_events
 
@@ -323,3 +323,18 @@ def test_usage_records_and_metrics_name_the_surface(gw: GatewayProcess) -> None:
     assert logged and logged[-1]["endpoint"] == "responses"
     metrics = requests.get(f"{gw.root}/metrics", timeout=10).text
     assert 'endpoint="responses",model="gpt-4o"' in metrics
+
+
+@pytest.mark.parametrize("family", ["openai", "anthropic"])
+def test_a_large_data_url_reaches_the_provider_byte_for_byte(
+    gw: GatewayProcess, upstreams: Upstreams, family: str
+) -> None:
+    """A body large enough for the gateway to cut the data URL out before parsing."""
+    large = data_url(noise_png((200, 150), seed=5), "image/png")
+    model_id = FAMILY_MODELS[family]
+    gw.client().responses.create(model=model_id, input=user_input("What is it?", large))
+    body = upstreams.fake_for(model_id).requests[-1].body
+    if family == "anthropic":
+        assert body["messages"][0]["content"][1]["source"]["data"] == large.split(",", 1)[1]
+    else:
+        assert body["messages"][0]["content"][1]["image_url"]["url"] == large

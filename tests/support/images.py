@@ -57,3 +57,15 @@ def text_image(lines: list[str], size: int = 48, fmt: str = "PNG") -> bytes:
     buf = io.BytesIO()
     image.save(buf, format=fmt)
     return buf.getvalue()
+
+
+def noise_png(size: tuple[int, int] = (200, 150), seed: int = 0) -> bytes:
+    """A PNG of random pixels: it does not compress, so its bytes are about 3 per pixel
+    (for bodies large enough to take the gateway's large-image paths)."""
+    import random
+
+    rnd = random.Random(seed)
+    pixels = bytes(rnd.getrandbits(8) for _ in range(size[0] * size[1] * 3))
+    out = io.BytesIO()
+    Image.frombytes("RGB", size, pixels).save(out, "PNG")
+    return out.getvalue()

@@ -145,7 +145,7 @@ class Endpoint:
             # No name holds the body: it is freed once parsed (an image-heavy body can be
             # hundreds of MB, and the request goes on for as long as the provider takes).
             request = surface.parse(
-                parse_body(await self._read_body(headers.content_length, receive))
+                parse_body(await self._read_body(headers.content_length, receive), surface.cut)
             )
             outcome.model = request.model
             outcome.stream = request.stream

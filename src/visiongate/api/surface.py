@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from visiongate.api.cut import Cut
     from visiongate.core.messages import ChatRequest, ChatResponse, StreamDelta, Usage
     from visiongate.core.outcome import Outcome
     from visiongate.errors import GatewayError
@@ -47,9 +48,11 @@ class StreamRenderer(Protocol):
 
 
 class Surface(Protocol):
-    """One inbound API shape. ``name`` is what usage records and metrics call it."""
+    """One inbound API shape. ``name`` is what usage records and metrics call it;
+    ``cut`` says where its large base64 images sit in a body (``cut.py``)."""
 
     name: str
+    cut: Cut
 
     def credentials(self, headers: Credentials) -> str | None:
         """The ``Authorization`` value to authenticate (``Bearer <key>``), or None."""

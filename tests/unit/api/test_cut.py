@@ -113,3 +113,68 @@ def test_a_bytearray_body_is_cut_the_same_way() -> None:
     body = _body(_image(_url(seed=13)))
     skeleton, urls = cut.cut_data_urls(bytearray(body))
     assert (skeleton, urls) == cut.cut_data_urls(body)
+
+
+def _b64(size: int = 60_000, seed: int = 1) -> str:
+    return base64.b64encode(seed.to_bytes(4, "big") + os.urandom(size)).decode()
+
+
+def test_responses_data_urls_in_messages_and_tool_outputs_come_back_as_bytes() -> None:
+    from visiongate.api.responses.surface import ResponsesSurface
+
+    first, second = _url(seed=21), _url(seed=22)
+    body = orjson.dumps(
+        {
+            "model": "m",
+            "input": [
+                {"role": "user", "content": [{"type": "input_image", "image_url": first}]},
+                {
+                    "type": "function_call_output",
+                    "call_id": "c",
+                    "output": [{"type": "input_image", "image_url": {"url": second}}],
+                },
+            ],
+        }
+    )
+    data = parse_body(body, ResponsesSurface.cut)
+    assert data["input"][0]["content"][0]["image_url"] == first.encode()
+    assert data["input"][1]["output"][0]["image_url"]["url"] == second.encode()
+    assert as_parsed(data) == orjson.loads(body)
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])  # orjson's, and json's
+def test_messages_base64_fields_come_back_as_bytes(separators: tuple[str, str]) -> None:
+    import json
+
+    from visiongate.api.messages.surface import MessagesSurface
+
+    first, second = _b64(seed=31), _b64(seed=32)
+
+    def image(data: str) -> dict[str, Any]:
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": "image/png", "data": data},
+        }
+
+    content = [
+        image(first),
+        {"type": "tool_result", "tool_use_id": "t", "content": [image(second)]},
+        {"type": "text", "text": 'the key "data": is text here, ' + "z" * 20_000},
+    ]
+    raw = json.dumps(
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": content}]},
+        separators=separators,
+    ).encode()
+    data = parse_body(raw, MessagesSurface.cut)
+    blocks = data["messages"][0]["content"]
+    assert blocks[0]["source"]["data"] == first.encode()
+    assert blocks[1]["content"][0]["source"]["data"] == second.encode()
+    assert as_parsed(data) == orjson.loads(raw)
+
+
+def test_a_long_data_field_that_is_not_an_image_is_parsed_as_it_is() -> None:
+    from visiongate.api.messages.surface import MessagesSurface
+
+    body = orjson.dumps({"model": "m", "metadata": {"data": _b64(seed=41)}, "messages": []})
+    data = parse_body(body, MessagesSurface.cut)
+    assert data == orjson.loads(body)

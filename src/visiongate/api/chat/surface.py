@@ -8,6 +8,7 @@ import orjson
 
 from visiongate.api.chat.parse import parse_chat_request
 from visiongate.api.chat.render import ChunkRenderer, render_completion
+from visiongate.api.cut import CHAT
 from visiongate.api.surface import Credentials
 from visiongate.core.messages import ChatRequest, ChatResponse
 from visiongate.core.outcome import Outcome
@@ -22,6 +23,7 @@ class ChatSurface:
     """Bearer key, OpenAI's request and answer shapes, OpenAI's error envelope."""
 
     name = "chat.completions"
+    cut = CHAT
 
     @staticmethod
     def credentials(headers: Credentials) -> str | None:

@@ -11,6 +11,7 @@ Anything no model could be given is a 400 naming the block.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -27,7 +28,7 @@ from visiongate.core.messages import (
     ToolSpec,
 )
 
-__all__ = ["parse_messages_request"]
+__all__ = ["image_places", "parse_messages_request"]
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _HANDLED = frozenset(
@@ -54,6 +55,22 @@ _REFUSED = {
     "mcp_servers": "MCP connectors are not supported; run the tools yourself as client tools",
     "context_management": "context management is not supported by this gateway",
 }
+
+
+def image_places(data: Any) -> Iterator[tuple[dict[str, Any], str]]:
+    """Where a base64 image's ``data`` sits: image blocks of messages and of tool results
+    (for the cut, ``api/cut.py``)."""
+    messages = data.get("messages") if isinstance(data, dict) else None
+    for message in messages if isinstance(messages, list) else ():
+        blocks = message.get("content") if isinstance(message, dict) else None
+        for block in blocks if isinstance(blocks, list) else ():
+            if not isinstance(block, dict):
+                continue
+            inner = block.get("content") if block.get("type") == "tool_result" else [block]
+            for image in inner if isinstance(inner, list) else ():
+                source = image.get("source") if isinstance(image, dict) else None
+                if image.get("type") == "image" and isinstance(source, dict):  # type: ignore[union-attr]
+                    yield source, "data"
 
 
 def _cache(block: dict[str, Any], where: str) -> dict[str, Any] | None:

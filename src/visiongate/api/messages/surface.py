@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from visiongate.api.cut import Cut, cut_key_values
 from visiongate.api.endpoint import Endpoint, Receive, Send
-from visiongate.api.messages.parse import parse_messages_request
+from visiongate.api.messages.parse import image_places, parse_messages_request
 from visiongate.api.messages.render import error_body, render_message
 from visiongate.api.messages.stream import MessagesStream
 from visiongate.api.surface import Credentials
@@ -37,6 +38,7 @@ class MessagesSurface:
     Anthropic's envelope and status/type pairs, so its SDKs raise their usual classes."""
 
     name = "messages"
+    cut = Cut(cut_key_values, image_places)
 
     def __init__(self, ping_interval: float | None = None) -> None:
         self.ping_interval = ping_interval or None

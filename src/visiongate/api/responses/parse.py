@@ -10,6 +10,7 @@ carry to a model is a 400 naming the field, never dropped.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from visiongate.api.fields import bad, boolean, integer, number, string
@@ -23,7 +24,7 @@ from visiongate.core.messages import (
     ToolSpec,
 )
 
-__all__ = ["parse_responses_request"]
+__all__ = ["image_places", "parse_responses_request"]
 
 _ROLES = frozenset({"user", "system", "developer", "assistant"})
 _DETAILS = {"auto": "auto", "low": "low", "high": "high", "original": "high"}
@@ -69,6 +70,18 @@ _REFUSED = {
     "max_tool_calls": "a cap on built-in tool calls is not supported; there are no built-in "
     "tools here",
 }
+
+
+def image_places(data: Any) -> Iterator[tuple[dict[str, Any], str]]:
+    """Where an ``input_image``'s URL sits: in message content and in tool outputs (for
+    the cut, ``api/cut.py``)."""
+    items = data.get("input") if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else ():
+        parts = item.get("content", item.get("output")) if isinstance(item, dict) else None
+        for part in parts if isinstance(parts, list) else ():
+            if isinstance(part, dict) and part.get("type") == "input_image":
+                spec = part.get("image_url")
+                yield (spec, "url") if isinstance(spec, dict) else (part, "image_url")
 
 
 def _refuse_unknown(data: dict[str, Any]) -> None:

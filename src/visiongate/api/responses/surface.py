@@ -6,7 +6,8 @@ from typing import Any
 
 import orjson
 
-from visiongate.api.responses.parse import parse_responses_request
+from visiongate.api.cut import Cut, cut_data_urls
+from visiongate.api.responses.parse import image_places, parse_responses_request
 from visiongate.api.responses.render import render_response
 from visiongate.api.responses.stream import ResponsesStream
 from visiongate.api.surface import Credentials
@@ -23,6 +24,7 @@ class ResponsesSurface:
     """Bearer key, Responses request and ``response`` shapes, OpenAI's error envelope."""
 
     name = "responses"
+    cut = Cut(cut_data_urls, image_places)
 
     @staticmethod
     def credentials(headers: Credentials) -> str | None:
