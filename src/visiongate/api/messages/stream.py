@@ -43,6 +43,7 @@ class MessagesStream:
         self.tools: dict[int, int] = {}  # tool call index → block index
         self.finish: str | None = None
         self.stop_sequence: str | None = None
+        self.text_prefix = b""
 
     def start(self) -> bytes:
         estimate = estimate_prompt_tokens(self.request) + self.outcome.image_tokens
@@ -66,12 +67,13 @@ class MessagesStream:
             if self.open != "text":
                 frames += self._close()
                 frames.append(self._open({"type": "text", "text": ""}, "text"))
-            frames.append(
-                _event(
-                    "content_block_delta",
-                    {"index": self.index, "delta": {"type": "text_delta", "text": text}},
+                # Every text delta of the block differs only in its text: the rest is
+                # serialised once, as the chat chunks' prefix is.
+                self.text_prefix = (
+                    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+                    b'"delta":{"type":"text_delta","text":' % self.index
                 )
-            )
+            frames.append(self.text_prefix + orjson.dumps(text) + b"}}\n\n")
         for piece in delta.tool_calls or ():
             frames += self._tool_piece(piece)
         if delta.refusal and delta.finish_reason == "stop":

@@ -68,6 +68,7 @@ class ResponsesStream:
         self.calls: dict[int, _Call] = {}  # tool call index → its item
         self.open_call: _Call | None = None
         self.finish: str | None = None
+        self.text_prefix = b""
 
     # -- framing
 
@@ -155,13 +156,21 @@ class ResponsesStream:
                 self.text = []
                 part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
                 frames.append(self._part_added(where, part))
+                # Every text delta of the item shares everything but the text and the
+                # sequence number: serialised once, as the chat chunks' prefix is.
+                head = {**where, "content_index": 0, "logprobs": []}
+                head["type"] = "response.output_text.delta"
+                self.text_prefix = (
+                    b"event: response.output_text.delta\ndata: "
+                    + orjson.dumps(head)[:-1]
+                    + b',"delta":'
+                )
             self.text.append(piece)
             frames.append(
-                self._event(
-                    "response.output_text.delta",
-                    {**where, "content_index": self._index(False), "delta": piece, "logprobs": []},
-                )
+                b'%s%s,"sequence_number":%d}\n\n'
+                % (self.text_prefix, orjson.dumps(piece), self.seq)
             )
+            self.seq += 1
         return frames
 
     def _index(self, refusal: bool) -> int:
