@@ -148,7 +148,7 @@ class ResponsesStream:
             frames.append(
                 self._event(
                     "response.refusal.delta",
-                    {**where, "content_index": self._index(True), "delta": piece},
+                    {**where, "content_index": self._refusal_index, "delta": piece},
                 )
             )
         else:
@@ -173,12 +173,13 @@ class ResponsesStream:
             self.seq += 1
         return frames
 
-    def _index(self, refusal: bool) -> int:
-        """A part's index in the message: text first when both exist."""
-        return 1 if refusal and self.text is not None else 0
+    @property
+    def _refusal_index(self) -> int:
+        """The refusal part's index in the message: after the text when there is one."""
+        return 1 if self.text is not None else 0
 
     def _part_added(self, where: dict[str, Any], part: dict[str, Any]) -> bytes:
-        index = 1 if part["type"] == "refusal" and self.text is not None else 0
+        index = self._refusal_index if part["type"] == "refusal" else 0
         return self._event(
             "response.content_part.added", {**where, "content_index": index, "part": part}
         )
@@ -205,7 +206,7 @@ class ResponsesStream:
                 )
             )
         if refusal is not None:
-            index = 1 if text is not None else 0
+            index = self._refusal_index
             frames.append(
                 self._event(
                     "response.refusal.done", {**where, "content_index": index, "refusal": refusal}
