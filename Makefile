@@ -38,6 +38,7 @@ run: $(call STAMP,run)
 
 test: $(call STAMP,test)
 	@scripts/ensure-services.sh
+	@scripts/ensure-browser.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
 

@@ -8,6 +8,8 @@ on FastAPI, imported on first use.
   also without ``/v1``) to that surface's :class:`~visiongate.api.endpoint.Endpoint`;
 * ``GET /healthz``, ``/readyz`` and ``/metrics`` to :class:`Operations` (what probes and
   Prometheus poll, so an idle gateway never needs more);
+* ``GET``/``HEAD`` on ``/`` and ``/playground…`` to :class:`Playground`, the browser page's
+  static files (``playground/``);
 * everything else (models, admin, ``/openapi.json``, ``/docs``, and the 404/405 answers)
   to the FastAPI app of ``api/framework.py``, which is imported and built on the first
   such request (``api/lazy.py``): ~8 MB and ~0.25 s that a gateway which never sees one
@@ -30,10 +32,13 @@ from visiongate.api.lazy import ASGIApp, LazyApp
 from visiongate.api.operations import OPERATIONS_PATHS, Operations
 from visiongate.api.surfaces import build_endpoints
 from visiongate.observability.logging import configure_logging
+from visiongate.playground import Playground, is_playground_path
 from visiongate.runtime import Runtime
 from visiongate.settings import Settings, load_settings
 
 __all__ = ["Gateway", "create_app", "factory"]
+
+_READ = frozenset({"GET", "HEAD"})
 
 
 class Gateway:
@@ -44,6 +49,7 @@ class Gateway:
         self.runtime = Runtime(settings, dict(os.environ if environ is None else environ))
         self.endpoints: dict[str, Endpoint] = build_endpoints(self.runtime, settings)
         self.operations = Operations(self.runtime.accounts, self.runtime.metrics)
+        self.playground = Playground()
         self.api = LazyApp(self._build_api, _settle_gc)
 
     def _build_api(self) -> ASGIApp:
@@ -62,6 +68,9 @@ class Gateway:
                     return
             if path in OPERATIONS_PATHS and scope["method"] == "GET":
                 await self.operations(scope, receive, send)
+                return
+            if scope["method"] in _READ and is_playground_path(path):
+                await self.playground(scope, receive, send)
                 return
         elif kind == "lifespan":
             await self._lifespan(receive, send)
