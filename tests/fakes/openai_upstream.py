@@ -34,7 +34,8 @@ through the gateway too) — ``[[name]]`` or ``[[name=value]]``:
 Usage: ``fake = FakeOpenAI(api_key="sk-...")``; serve ``fake.app()`` on 127.0.0.1
 (``tests.support.background.BackgroundApp`` or an ``aiohttp.web.AppRunner``); point a
 provider's base URL at ``<url>/v1``. ``check_images=False`` skips decoding images, for
-benchmarks that measure the gateway rather than the fake.
+benchmarks that measure the gateway rather than the fake. ``reply="..."`` makes every
+answer that exact text (the playground's tests send Markdown and hostile markup through).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class FakeOpenAI:
     temperature_range: tuple[float, float] = (0.0, 2.0)
     models: frozenset[str] | None = None
     reply_words: int = 12
+    reply: str | None = None  # answer exactly this text (streamed word by word) instead
     chunk_delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
     disconnects: int = 0
@@ -269,12 +271,15 @@ class _Plan:
         head = f"Fake reply from {body['model']}: {images} image(s) in {len(messages)} message(s)."
         count = int(directives.get("chunks") or fake.reply_words)
         words = head.split() + [_FILLER[i % len(_FILLER)] for i in range(max(count - 9, 0))]
+        words = [w + " " for w in words[:-1]] + words[-1:]
+        if fake.reply is not None:
+            words = re.findall(r"\s*\S+\s*", fake.reply) or [fake.reply]
         tool = directives.get("tool") or None
         return cls(
             id=f"chatcmpl-fake{len(fake.requests)}",
             created=int(time.time()),
             n=int(body.get("n") or 1),
-            words=[w + " " for w in words[:-1]] + words[-1:],
+            words=words,
             finish=directives.get("finish") or ("tool_calls" if tool else "stop"),
             tool=tool,
             prompt_tokens=sum(len(t) for t in texts) // 4 + 85 * images + 3 * len(messages),

@@ -70,7 +70,8 @@ function addModelRow() {
   const label = document.createElement("label");
   const select = document.createElement("select");
   select.id = `model-${number}`;
-  label.append(`Model ${number} `, select);
+  label.htmlFor = select.id;
+  label.textContent = `Model ${number}`;
   const info = document.createElement("p");
   info.className = "model-info";
   info.id = `${select.id}-info`;
@@ -83,7 +84,7 @@ function addModelRow() {
     renumber();
   });
   select.addEventListener("change", () => showDetails(select));
-  row.append(label, remove, info);
+  row.append(label, select, remove, info);
   $("models").append(row);
   fill(select, [...state.models.values()], null);
   showDetails(select);
@@ -93,10 +94,13 @@ function addModelRow() {
 function renumber() {
   modelSelects().forEach((select, i) => {
     if (i === 0) return;
+    const row = select.closest(".model-row");
     select.id = `model-${i + 1}`;
-    select.parentElement.firstChild.textContent = `Model ${i + 1} `;
-    select.closest(".model-row").querySelector(".model-info").id = `${select.id}-info`;
-    select.closest(".model-row").querySelector("button").setAttribute("aria-label", `Remove model ${i + 1}`);
+    const label = row.querySelector("label");
+    label.htmlFor = select.id;
+    label.textContent = `Model ${i + 1}`;
+    row.querySelector(".model-info").id = `${select.id}-info`;
+    row.querySelector("button").setAttribute("aria-label", `Remove model ${i + 1}`);
   });
   $("add-model").disabled = modelSelects().length >= MAX_MODELS;
 }

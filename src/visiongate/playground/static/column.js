@@ -64,6 +64,7 @@ export class Column {
     let first = null;
     let text = "";
     let usage = null;
+    this.node.dataset.state = "streaming";
     this.usage.textContent = "waiting for the first token…";
     try {
       for await (const batch of streamChat(body, key, signal)) {
@@ -90,6 +91,7 @@ export class Column {
   }
 
   finish(started, first, usage, state) {
+    this.node.dataset.state = state || "done";
     const bits = [];
     if (state) bits.push(state);
     if (first !== null) bits.push(`first token ${ms(first - started)}`);
