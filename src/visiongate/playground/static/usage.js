@@ -67,7 +67,12 @@ export async function showUsage(target, adminKey, period, metric) {
     const t = byModel.total;
     const totals = el("p", `${t.requests} requests (${t.errors} failed), ${(t.prompt_tokens + t.completion_tokens).toLocaleString("en")} tokens, $${t.cost_usd.toFixed(6)} since ${when(byModel.since)}`);
     totals.className = "totals";
-    const keyName = (r) => (r.group === "-" ? "static keys / anonymous" : `${r.name ?? "?"} (${r.group})`);
+    const keyName = (r) => {
+      if (r.group === "-") return "anonymous";
+      if (r.name) return `${r.name} (${r.group})`;
+      return r.group.startsWith("static:") ? `static key (${r.group.slice(7)})` : r.group;
+    };
+    const keyRows = keys.data.map((k) => [k.name, k.prefix, k.state, k.models?.join(", ") ?? "all", k.rpm, k.tpm, k.budget_usd === null ? null : `$${k.budget_usd}`, `$${k.spent_usd.toFixed(6)}`, k.requests, when(k.last_used_at) ?? "never", when(k.expires_at)]);
     target.replaceChildren(
       totals,
       el("div",
@@ -81,11 +86,9 @@ export async function showUsage(target, adminKey, period, metric) {
       el("h3", "By day (UTC)"),
       table("Usage by day", ["day", ...COLUMNS], reportRows(byDay, (r) => r.group)),
       el("h3", "Keys"),
-      table(
-        "Keys",
-        ["name", "prefix", "state", "models", "rpm", "tpm", "budget", "spent", "requests", "last used", "expires"],
-        keys.data.map((k) => [k.name, k.prefix, k.state, k.models?.join(", ") ?? "all", k.rpm, k.tpm, k.budget_usd === null ? null : `$${k.budget_usd}`, `$${k.spent_usd.toFixed(6)}`, k.requests, when(k.last_used_at) ?? "never", when(k.expires_at)]),
-      ),
+      keyRows.length
+        ? table("Keys", ["name", "prefix", "state", "models", "rpm", "tpm", "budget", "spent", "requests", "last used", "expires"], keyRows)
+        : el("p", "No keys in the database yet (create them with `visiongate keys create` or POST /v1/admin/keys); static keys from VISIONGATE_API_KEYS are not listed."),
     );
     target.children[1].className = "grid2";
   } catch (error) {
