@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 from playwright.sync_api import Page, expect  # noqa: E402
-
 from tests.browser.conftest import ADMIN_KEY, CONFIG  # noqa: E402
 from tests.fakes.openai_upstream import FakeOpenAI  # noqa: E402
 from tests.support.background import BackgroundApp  # noqa: E402
