@@ -17,7 +17,7 @@ HOST="${VISIONGATE_HOST:-127.0.0.1}"
 PORT="${VISIONGATE_PORT:-8000}"
 cat <<MSG
 
-visiongate on http://$HOST:$PORT  (models: GET /v1/models, docs: /docs)
+visiongate on http://$HOST:$PORT  (playground: /playground, models: GET /v1/models, docs: /docs)
 API key: $KEY
 
 Try it (offline OCR model, an image from a base64 data URL):
