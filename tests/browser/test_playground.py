@@ -4,6 +4,7 @@ hostile model output, where the key is kept, and the usage tab."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import ADMIN_KEY, Tab
+from tests.support.gateway import GatewayProcess
 from tests.support.images import make_image, text_image
 
 pytestmark = pytest.mark.timeout(180)
@@ -345,3 +347,50 @@ def test_a_jpeg_thumbnail_and_an_image_url(tab: Tab, tmp_path: Path) -> None:
     tab.send()
     assert tab.site.fake.last.image_urls[1] == "https://images.example/cat.jpg"
     assert tab.foreign_requests() == []
+
+
+DROP_AND_PASTE = """async ({ png, jpeg }) => {
+    const file = (b64, name, type) =>
+        new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type });
+    const dropped = new DataTransfer();
+    dropped.items.add(file(png, "dropped.png", "image/png"));
+    document.getElementById("drop").dispatchEvent(
+        new DragEvent("drop", { dataTransfer: dropped, bubbles: true, cancelable: true }));
+    const pasted = new DataTransfer();
+    pasted.items.add(file(jpeg, "", "image/jpeg"));
+    document.getElementById("message").dispatchEvent(
+        new ClipboardEvent("paste", { clipboardData: pasted, bubbles: true, cancelable: true }));
+}"""
+
+
+def test_drop_paste_and_ctrl_enter(tab: Tab) -> None:
+    png = base64.b64encode(text_image(SIGN)).decode()
+    jpeg = base64.b64encode(make_image("JPEG", (40, 30))).decode()
+    tab.open(tab.site.gateway.api_key)
+    tab.choose("fake/vision")
+    tab.page.evaluate(DROP_AND_PASTE, {"png": png, "jpeg": jpeg})
+    thumbs = tab.page.locator(".thumb")
+    expect(thumbs).to_have_count(2)
+    expect(thumbs.nth(0)).to_contain_text("dropped.png")
+    expect(thumbs.nth(1)).to_contain_text("pasted image")
+    expect(thumbs.nth(1)).to_contain_text("JPEG · 40×30 ·")
+    tab.page.get_by_label("Message", exact=True).press("Control+Enter")
+    answer = tab.page.get_by_role("region", name="Answer", exact=True)
+    expect(answer).to_contain_text("Fake reply from fake-vision-1: 2 image(s)")
+    formats = [url.split(";")[0] for url in tab.site.fake.last.image_urls]
+    assert formats == ["data:image/png", "data:image/jpeg"]
+
+
+def test_usage_tab_on_a_server_without_an_admin_key(
+    browser: Browser, gateway: GatewayProcess
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(gateway.root + "/playground#usage")
+        expect(page.locator("#usage")).to_contain_text("Enter the admin key above")
+        page.get_by_label("Admin key").fill("anything")
+        expect(page.locator("#usage")).to_contain_text("Error 403 admin_disabled")
+        expect(page.locator("#usage")).to_contain_text("This server has no admin key")
+    finally:
+        context.close()

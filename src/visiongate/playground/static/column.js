@@ -64,6 +64,7 @@ export class Column {
     let first = null;
     let text = "";
     let usage = null;
+    this.reason = null;
     this.node.dataset.state = "streaming";
     this.usage.textContent = "waiting for the first token…";
     try {
@@ -75,6 +76,7 @@ export class Column {
             text += content;
           }
           if (event.usage) usage = event.usage;
+          this.reason = event.choices?.[0]?.finish_reason ?? this.reason;
         }
         this.answer.replaceChildren(renderMarkdown(text));
         if (first !== null) this.usage.textContent = `first token after ${ms(first - started)}…`;
@@ -94,6 +96,7 @@ export class Column {
     this.node.dataset.state = state || "done";
     const bits = [];
     if (state) bits.push(state);
+    if (this.reason && this.reason !== "stop") bits.push(`finish reason: ${this.reason}`);
     if (first !== null) bits.push(`first token ${ms(first - started)}`);
     bits.push(`total ${ms(performance.now() - started)}`);
     if (usage) {
