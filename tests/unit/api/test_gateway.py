@@ -73,6 +73,9 @@ _DRIVER = textwrap.dedent(
             status, body = await call(app, "GET", path)
             out["statuses"][path] = status
         out["metrics_has_chat"] = b'status="200"' in body
+        for path in ("/", "/playground", "/playground/app.js"):
+            status, body = await call(app, "GET", path)
+            out["statuses"][path] = status
         out["loaded_before"] = loaded()
         status, body = await call(app, "GET", "/openapi.json")
         out["openapi"] = [status, sorted(json.loads(body)["paths"])]
@@ -89,7 +92,7 @@ _DRIVER = textwrap.dedent(
 
 
 @pytest.mark.timeout(60)
-def test_chat_and_operations_never_import_fastapi_or_aiohttp(tmp_path: Path) -> None:
+def test_chat_operations_and_playground_never_import_fastapi_or_aiohttp(tmp_path: Path) -> None:
     fake = FakeOpenAI(api_key=UPSTREAM_KEY)
     with BackgroundApp(fake.app()) as upstream:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VISIONGATE_")}
@@ -107,7 +110,14 @@ def test_chat_and_operations_never_import_fastapi_or_aiohttp(tmp_path: Path) -> 
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["started"] == "lifespan.startup.complete"
     assert out["chat"] == [200, "chat.completion"]
-    assert out["statuses"] == {"/healthz": 200, "/readyz": 200, "/metrics": 200}
+    assert out["statuses"] == {
+        "/healthz": 200,
+        "/readyz": 200,
+        "/metrics": 200,
+        "/": 302,
+        "/playground": 200,
+        "/playground/app.js": 200,
+    }
     assert out["metrics_has_chat"]
     assert out["loaded_before"] == []
     status, paths = out["openapi"]
