@@ -60,8 +60,10 @@ def site() -> Iterator[Site]:
             yield Site(gateway, fake)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    # Not session-wide: while Playwright's sync API is open, its event loop counts as running
+    # in this thread, and the async tests of the other packages could not start theirs.
     with chromium() as launched:
         yield launched
 
