@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import ADMIN_KEY, Tab
 from tests.support.gateway import GatewayProcess
-from tests.support.images import make_image, text_image
+from tests.support.images import data_url, make_image, text_image
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -342,10 +342,19 @@ def test_a_jpeg_thumbnail_and_an_image_url(tab: Tab, tmp_path: Path) -> None:
     tab.page.get_by_label("Image URL").fill("file:///etc/passwd")
     tab.page.get_by_role("button", name="Add URL").click()
     expect(tab.page.locator("#attach-status")).to_contain_text("absolute http(s) or data: URL")
+    tab.page.get_by_label("Image URL").fill("data:text/html,<b>hi</b>")
+    tab.page.get_by_role("button", name="Add URL").click()
+    expect(tab.page.locator("#attach-status")).to_contain_text("must hold an image")
+    pasted = make_image("PNG", (33, 22))
+    tab.page.get_by_label("Image URL").fill(data_url(pasted, "image/png"))
+    tab.page.get_by_role("button", name="Add URL").click()
+    expect(thumbs).to_have_count(3)
+    expect(thumbs.nth(2)).to_contain_text(f"PNG · 33×22 · {len(pasted)} B")
     tab.choose("fake/vision")
-    tab.message("two")
+    tab.message("three")
     tab.send()
-    assert tab.site.fake.last.image_urls[1] == "https://images.example/cat.jpg"
+    urls = tab.site.fake.last.image_urls
+    assert urls[1:] == ["https://images.example/cat.jpg", data_url(pasted, "image/png")]
     assert tab.foreign_requests() == []
 
 

@@ -74,8 +74,20 @@ export async function fromFile(file) {
   };
 }
 
-/** An image by URL: http(s) as given, or a data URL someone pasted. */
-export function fromUrl(text) {
+function decodeDataUrl(raw) {
+  const comma = raw.indexOf(",");
+  const header = raw.slice(5, comma);
+  const payload = raw.slice(comma + 1);
+  try {
+    const text = header.endsWith(";base64") ? atob(payload.replace(/\s+/g, "")) : decodeURIComponent(payload);
+    return Uint8Array.from(text, (c) => c.charCodeAt(0));
+  } catch {
+    throw new Error("That data: URL does not decode.");
+  }
+}
+
+/** An image by URL: http(s) as given (the gateway fetches it), or a data URL someone pasted. */
+export async function fromUrl(text) {
   const raw = text.trim();
   let url;
   try {
@@ -84,9 +96,11 @@ export function fromUrl(text) {
     throw new Error("Image URL must be an absolute http(s) or data: URL.");
   }
   if (url.protocol === "data:") {
-    const format = raw.match(/^data:image\/([\w.+-]+)[;,]/i)?.[1]?.toLowerCase() ?? null;
-    const bytes = Math.floor((raw.length - raw.indexOf(",") - 1) * 0.75);
-    return { kind: "image", name: "data URL", url: raw, preview: raw, format, size: null, bytes };
+    if (!/^data:image\//i.test(raw)) throw new Error("A data: URL here must hold an image (data:image/…).");
+    const bytes = decodeDataUrl(raw);
+    const format = sniffFormat(bytes.slice(0, 16));
+    const blob = new Blob([bytes], { type: format ? `image/${format}` : "" });
+    return { kind: "image", name: "data URL", url: raw, preview: raw, format, size: await pixelSize(blob), bytes: bytes.length };
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new Error("Image URL must be an absolute http(s) or data: URL.");

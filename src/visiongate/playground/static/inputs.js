@@ -14,13 +14,17 @@ export class Inputs {
       fileInput.value = "";
     });
     const addUrl = () => {
-      if (!urlInput.value.trim()) return;
-      try {
-        this.add(fromUrl(urlInput.value));
-        urlInput.value = "";
-      } catch (error) {
-        this.say(error.message);
-      }
+      const text = urlInput.value;
+      if (!text.trim()) return;
+      this.say("");
+      this.pending = this.pending.then(async () => {
+        try {
+          this.add(await fromUrl(text));
+          urlInput.value = "";
+        } catch (error) {
+          this.say(error.message);
+        }
+      });
     };
     addUrlButton.addEventListener("click", addUrl);
     urlInput.addEventListener("keydown", (event) => {
