@@ -1,6 +1,6 @@
-"""One gateway for the browser tests: the offline ``local/ocr``, two models on a fake
-OpenAI-compatible upstream (one that takes a single image), an admin key, and usage
-records flushed quickly so the usage tab sees them."""
+"""One gateway for the browser tests: the offline ``local/ocr``, three models on a fake
+OpenAI-compatible upstream (one takes a single image, one has no price), an admin key, and
+usage records flushed quickly so the usage tab sees them."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ upstream = "fake-vision-1"
 image_profile = "openai_compatible"
 price_input = 2.5
 price_output = 10.0
+
+[models."fake/unpriced"]
+provider = "fakeai"
+upstream = "fake-unpriced-1"
+image_profile = "openai_compatible"
 
 [models."fake/one-image"]
 provider = "fakeai"

@@ -403,3 +403,15 @@ def test_usage_tab_on_a_server_without_an_admin_key(
         expect(page.locator("#usage")).to_contain_text("This server has no admin key")
     finally:
         context.close()
+
+
+def test_a_model_without_a_catalog_price_says_so(tab: Tab) -> None:
+    tab.open(tab.site.gateway.api_key)
+    option = tab.page.locator('#model-1 option[value="fake/unpriced"]')
+    expect(option).to_have_text("fake/unpriced — ≤20 images — price unknown")
+    tab.choose("fake/unpriced")
+    expect(tab.page.locator("#model-1-info")).to_contain_text("price unknown in / price unknown")
+    tab.message("hello")
+    tab.send()
+    usage = tab.page.get_by_label("Usage", exact=True)
+    expect(usage).to_contain_text("cost unknown (no catalog price)")

@@ -7,8 +7,9 @@
 import { streamChat } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 
+/** USD for ``usage`` at ``pricing`` (per million tokens); null where a price is unknown. */
 export function cost(usage, pricing) {
-  if (!usage || !pricing) return null;
+  if (!usage || pricing?.input_per_mtok == null || pricing?.output_per_mtok == null) return null;
   return (
     ((usage.prompt_tokens ?? 0) * (pricing.input_per_mtok ?? 0) +
       (usage.completion_tokens ?? 0) * (pricing.output_per_mtok ?? 0)) /
@@ -101,7 +102,8 @@ export class Column {
     bits.push(`total ${ms(performance.now() - started)}`);
     if (usage) {
       bits.push(`${usage.prompt_tokens} prompt + ${usage.completion_tokens} completion = ${usage.total_tokens} tokens`);
-      bits.push(`${money(cost(usage, this.model.pricing))} at catalog prices`);
+      const usd = cost(usage, this.model.pricing);
+      bits.push(usd === null ? "cost unknown (no catalog price)" : `${money(usd)} at catalog prices`);
     } else if (!state) {
       bits.push("no usage reported");
     }

@@ -14,7 +14,9 @@ function takesImages(model) {
   return inputs.includes("image") || inputs.includes("vision");
 }
 
+/** A price per million tokens; null where the catalog has none. */
 export function price(perMtok) {
+  if (perMtok === null || perMtok === undefined) return "price unknown";
   if (!perMtok) return "$0";
   return `$${perMtok < 0.1 ? perMtok.toPrecision(2) : perMtok.toFixed(2)}`;
 }
@@ -29,7 +31,8 @@ export function summary(model) {
   const images = takesImages(model) ? `≤${model.limits?.max_images ?? "?"} images` : "no images";
   bits.push([images, takesPdf(model) ? "PDF" : null].filter(Boolean).join(", "));
   const p = model.pricing ?? {};
-  bits.push(p.input_per_mtok || p.output_per_mtok ? `${price(p.input_per_mtok)}/${price(p.output_per_mtok)} per Mtok` : "free");
+  if (p.input_per_mtok == null || p.output_per_mtok == null) bits.push("price unknown");
+  else bits.push(p.input_per_mtok || p.output_per_mtok ? `${price(p.input_per_mtok)}/${price(p.output_per_mtok)} per Mtok` : "free");
   return bits.join(" — ");
 }
 
@@ -48,6 +51,7 @@ export function details(model) {
   ];
   if (limits.context_window) bits.push(`context ${limits.context_window.toLocaleString("en")} tokens`);
   if (model.retired) bits.push(`retired ${model.retired}${model.successor ? ` → ${model.successor}` : ""}`);
+  else if (model.shutdown_date) bits.push(`shuts down ${model.shutdown_date}${model.successor ? ` → ${model.successor}` : ""}`);
   const load = model.status?.state;
   if (load === "not_loaded") bits.push("loads on first use");
   else if (load && load !== "ready") bits.push(`${load}${model.status.reason ? `: ${model.status.reason}` : ""}`);
