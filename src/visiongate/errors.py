@@ -32,6 +32,11 @@ class GatewayError(Exception):
     status: ClassVar[int] = 500
     type: ClassVar[str] = "server_error"
     default_code: ClassVar[str | None] = "internal_error"
+    # Set on an error that an upstream's answer caused: its HTTP status, and the delay it
+    # asked for in seconds. The routing policy classifies failures by these, never by
+    # message text (service/routing.py).
+    upstream_status: int | None = None
+    retry_after_s: float | None = None
 
     def __init__(
         self,

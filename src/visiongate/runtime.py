@@ -17,6 +17,8 @@ from visiongate.observability.metrics import Metrics
 from visiongate.providers.base import Provider
 from visiongate.providers.registry import build_providers
 from visiongate.service import ChatService
+from visiongate.service.cooldowns import Cooldowns, MemoryCooldowns
+from visiongate.service.load import Load, MemoryLoad
 from visiongate.settings import Settings
 
 __all__ = ["Runtime", "build_catalog"]
@@ -26,7 +28,21 @@ log = logging.getLogger("visiongate")
 
 def build_catalog(settings: Settings, environ: dict[str, str]) -> Catalog:
     overrides = merge_tables(settings.catalog_overrides, local_model_overrides(settings))
+    if settings.routes:
+        overrides = merge_tables(overrides, {"routes": settings.routes})
     return load_catalog(overrides, environ)
+
+
+def _routing_state(settings: Settings) -> tuple[Cooldowns, Load]:
+    """Cooldowns and load figures: shared through Redis when it is configured (every
+    process and replica honours one cooldown), else this process' own."""
+    if not settings.redis_url:
+        return MemoryCooldowns(), MemoryLoad()
+    # Imported here: the redis client costs memory and start-up time when unused.
+    from visiongate.service.redis_state import RedisCooldowns, RedisLoad, open_redis
+
+    redis = open_redis(settings.redis_url)
+    return RedisCooldowns(redis, settings.redis_prefix), RedisLoad(redis, settings.redis_prefix)
 
 
 class Runtime:
@@ -39,9 +55,11 @@ class Runtime:
         self.images = ImagePipeline(settings)
         self.accounts = Accounts(settings)
         self.metrics = Metrics()
+        cooldowns, load = _routing_state(settings)
         self.service = ChatService(
-            settings, self.catalog, self.providers, self.images, self.accounts
+            settings, self.catalog, self.providers, self.images, self.accounts, cooldowns, load
         )
+        self.metrics.track_deployments(cooldowns.states)
 
     async def start(self) -> None:
         await self.accounts.start()
@@ -59,4 +77,6 @@ class Runtime:
             except Exception:  # closing must go on for the others
                 log.exception("closing provider failed", extra={"provider": provider.name})
         await self.images.close()
+        await self.service.router.load.close()
+        await self.service.router.cooldowns.close()
         await self.accounts.close()

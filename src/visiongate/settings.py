@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 __all__ = ["Settings", "load_settings"]
 
 CommaList = Annotated[list[str], NoDecode]
-_CATALOG_TABLES = ("providers", "image_profiles", "models")
+_CATALOG_TABLES = ("providers", "image_profiles", "models", "routes")
 
 
 def default_data_dir() -> Path:
@@ -80,8 +80,11 @@ class Settings(BaseSettings):
     # local models to load at start-up (otherwise on first use; each costs memory at idle)
     local_preload: CommaList = Field(default_factory=list)
 
-    # catalog overrides from the config file ([providers.*], [image_profiles.*], [models.*])
+    # catalog overrides from the config file ([providers.*], [image_profiles.*], [models.*],
+    # [routes.*])
     catalog_overrides: dict[str, Any] = Field(default_factory=dict)
+    # VISIONGATE_ROUTES: routes as JSON of the same tables, laid over the file's
+    routes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("api_keys", "image_host_allowlist", "local_preload", mode="before")
     @classmethod

@@ -28,6 +28,9 @@ through the gateway too) — ``[[name]]`` or ``[[name=value]]``:
 - ``finish=REASON``: end with that finish reason; ``cached=N``: report N cached tokens.
 - ``chunks=N`` / ``chunk_delay=S``: stream about N content chunks, S seconds apart.
 
+A deployment that is down whatever it is sent: set ``fail_status`` (every answer is that
+HTTP status) or ``hang`` (no answer until the client goes away).
+
 ``requests`` holds every request that reached the fake (refused ones too);
 ``disconnects`` counts answers the client abandoned midway.
 
@@ -107,6 +110,10 @@ class FakeOpenAI:
     reply_words: int = 12
     reply: str | None = None  # answer exactly this text (streamed word by word) instead
     chunk_delay: float = 0.0
+    # Every answer fails this way while set (a deployment that is down), whatever the body:
+    # fail_status answers that HTTP status; hang answers nothing until the client goes.
+    fail_status: int | None = None
+    hang: bool = False
     requests: list[Received] = field(default_factory=list)
     disconnects: int = 0
     _attempts: dict[bytes, int] = field(default_factory=dict, repr=False)
@@ -168,6 +175,10 @@ class FakeOpenAI:
         self, request: web.Request, body: dict[str, Any], raw: bytes
     ) -> web.StreamResponse:
         directives = _directives(body)
+        if self.fail_status is not None:
+            return _error(self.fail_status, f"fake deployment down ({self.fail_status})")
+        if self.hang and await self._client_gone_within(request, _HANG_LIMIT):
+            return web.Response(status=499)
         if "status" in directives:
             status = int(directives["status"])
             return _error(status, f"fake upstream failure {status}, as the test asked")

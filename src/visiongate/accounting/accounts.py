@@ -168,14 +168,21 @@ class Accounts:
         return await self._auth.authenticate(authorization)
 
     async def admit(
-        self, principal: Principal, model: ModelEntry, estimated_tokens: int
+        self,
+        principal: Principal,
+        model: ModelEntry,
+        estimated_tokens: int,
+        *,
+        checked: bool = False,
     ) -> Admission:
         """Let one request of ``estimated_tokens`` through, or refuse it.
 
-        Raises ModelNotAllowed (403) when the key may not use ``model``, RateLimited (429)
-        when it is over its requests or tokens per minute or has spent its budget.
+        Raises ModelNotAllowed (403) when the key may not use ``model`` (unless ``checked``:
+        the caller checked the name the client asked for, a route whose targets come with
+        it), RateLimited (429) when it is over its requests or tokens per minute or has
+        spent its budget.
         """
-        if not _may_use(principal, model):
+        if not checked and not _may_use(principal, model):
             raise ModelNotAllowed(
                 f"This API key may not use model '{model.id}'. Use one of the models it is "
                 "allowed ("

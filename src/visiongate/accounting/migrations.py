@@ -96,9 +96,20 @@ def _v2_usage_endpoint(conn: sa.Connection) -> None:
     )
 
 
+def _v3_routing(conn: sa.Connection) -> None:
+    """Routes: the catalog model that served, the upstream calls made, the fallback taken."""
+    for column in (
+        "deployment VARCHAR(200)",
+        "attempts INTEGER NOT NULL DEFAULT 0",
+        "fallback VARCHAR(200)",
+    ):
+        conn.execute(sa.text(f"ALTER TABLE usage ADD COLUMN {column}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "api keys and usage records", _v1_initial),
     Migration(2, "usage records name the surface (endpoint)", _v2_usage_endpoint),
+    Migration(3, "usage: serving deployment, upstream calls, fallback taken", _v3_routing),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -66,6 +66,9 @@ usage = sa.Table(
     sa.Column("stream", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("endpoint", sa.String(32), nullable=False, server_default="chat.completions"),
+    sa.Column("deployment", sa.String(200), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("fallback", sa.String(200), nullable=True),
     sa.Index("ix_usage_created_at", "created_at"),
     sa.Index("ix_usage_key_created", "key_id", "created_at"),
 )

@@ -56,6 +56,9 @@ class UsageRecord:
     cost_usd: float = 0.0
     stream: bool = False
     endpoint: str = "chat.completions"  # the surface: chat.completions, responses, messages
+    deployment: str | None = None  # the catalog model that served (a route's target)
+    attempts: int = 0  # upstream calls made
+    fallback: str | None = None  # the fallback that served, if one did
     created_at: float = 0.0  # epoch seconds; 0 means "when recorded"
 
 

@@ -236,9 +236,8 @@ class Endpoint:
         if prepared is not None:
             for name, value in prepared.admission.headers.items():
                 headers.append((name.encode(), value.encode()))
-            model = prepared.model
-            if model.retired and model.upstream == model.successor:
-                headers.append((b"x-visiongate-upstream-model", model.upstream.encode()))
+            for name, value in prepared.headers().items():
+                headers.append((name.encode(), value.encode()))
         for name, value in (extra or {}).items():
             headers.append((name.lower().encode(), str(value).encode()))
         return headers
@@ -394,22 +393,31 @@ class Endpoint:
                 cost_usd=outcome.cost_usd,
                 stream=outcome.stream,
                 endpoint=outcome.endpoint,
+                deployment=outcome.deployment,
+                attempts=outcome.attempts,
+                fallback=outcome.fallback,
                 created_at=outcome.created,
             )
         )
-        self._request_log.write(
-            {
-                "request_id": outcome.request_id,
-                "model": outcome.model,
-                "provider": outcome.provider,
-                "status": outcome.status,
-                "error_code": outcome.error_code,
-                "latency_ms": round(latency * 1000.0, 2),
-                "images": outcome.images,
-                "stream": outcome.stream,
-                "endpoint": outcome.endpoint,
-            }
-        )
+        line = {
+            "request_id": outcome.request_id,
+            "model": outcome.model,
+            "provider": outcome.provider,
+            "status": outcome.status,
+            "error_code": outcome.error_code,
+            "latency_ms": round(latency * 1000.0, 2),
+            "images": outcome.images,
+            "stream": outcome.stream,
+            "endpoint": outcome.endpoint,
+        }
+        if outcome.failures or outcome.fallback:  # every failed call, when there was one
+            line.update(
+                deployment=outcome.deployment,
+                attempts=outcome.attempts,
+                fallback=outcome.fallback,
+                failures=outcome.failures,
+            )
+        self._request_log.write(line)
 
 
 class _InFlight:

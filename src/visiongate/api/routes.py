@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse, Response
 
 from visiongate.api.operations import HEALTHY, METRICS_TYPE, readiness
 from visiongate.core.catalog import ModelEntry
+from visiongate.core.routes import Route
 from visiongate.errors import ModelNotFound
 from visiongate.runtime import Runtime
 
-__all__ = ["build_router", "model_card"]
+__all__ = ["build_router", "model_card", "route_card"]
 
 _CREATED = 1_700_000_000  # catalog entries have no creation date; a fixed one keeps ids stable
 
@@ -62,6 +63,47 @@ def model_card(runtime: Runtime, entry: ModelEntry) -> dict[str, Any]:
     return card
 
 
+def route_card(runtime: Runtime, route: Route) -> dict[str, Any]:
+    """A route as ``/v1/models`` lists it: a model clients may send, owned by the gateway,
+    with its targets and fallbacks; available when any target is."""
+
+    def available(model_id: str) -> bool:
+        entry = runtime.catalog.resolve(model_id)
+        if entry is None:
+            return False
+        adapter = runtime.providers.get(entry.provider)
+        return adapter is not None and runtime.catalog.provider_of(entry).configured
+
+    return {
+        "id": route.name,
+        "object": "model",
+        "created": _CREATED,
+        "owned_by": "visiongate",
+        "available": any(available(t.model) for t in route.targets),
+        "route": {
+            "targets": [{"model": t.model, "weight": t.weight} for t in route.targets],
+            "strategy": route.strategy,
+            "fallbacks": list(route.fallbacks),
+            "retries": route.retries,
+        },
+    }
+
+
+def _cards(runtime: Runtime) -> list[dict[str, Any]]:
+    """Every model, then every route; a route named after a model (which gives that model
+    deployments and fallbacks) is the model's card, with its ``route``."""
+    routes = runtime.catalog.routes
+    data = []
+    for entry in runtime.catalog.models.values():
+        card = model_card(runtime, entry)
+        if entry.id in routes:
+            card["route"] = route_card(runtime, routes[entry.id])["route"]
+        data.append(card)
+    models = runtime.catalog.models
+    data += [route_card(runtime, r) for name, r in routes.items() if name not in models]
+    return data
+
+
 def build_router(runtime: Runtime) -> APIRouter:
     router = APIRouter()
 
@@ -87,18 +129,24 @@ def build_router(runtime: Runtime) -> APIRouter:
     @router.get("/v1/models", tags=["models"])
     @router.get("/models", tags=["models"], include_in_schema=False)
     async def list_models(request: Request) -> dict[str, Any]:
-        """Every catalog model, OpenAI's list shape plus provider, availability and limits."""
+        """Every catalog model and route, OpenAI's list shape plus provider, availability
+        and limits (a route: its targets and fallbacks)."""
         await _auth(request)
-        data = [model_card(runtime, entry) for entry in runtime.catalog.models.values()]
-        return {"object": "list", "data": data}
+        return {"object": "list", "data": _cards(runtime)}
 
     @router.get("/v1/models/{model_id:path}", tags=["models"])
     @router.get("/models/{model_id:path}", tags=["models"], include_in_schema=False)
     async def get_model(model_id: str, request: Request) -> dict[str, Any]:
         await _auth(request)
+        route = runtime.catalog.routes.get(model_id)
         entry = runtime.catalog.resolve(model_id)
         if entry is None:
-            raise ModelNotFound(f"The model {model_id!r} does not exist.", param="model")
-        return model_card(runtime, entry)
+            if route is None:
+                raise ModelNotFound(f"The model {model_id!r} does not exist.", param="model")
+            return route_card(runtime, route)
+        card = model_card(runtime, entry)
+        if route is not None:
+            card["route"] = route_card(runtime, route)["route"]
+        return card
 
     return router

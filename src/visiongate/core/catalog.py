@@ -2,8 +2,10 @@
 
 The shipped catalog is ``data/models.toml``; an operator's config file may add
 ``[providers.*]``, ``[image_profiles.*]`` and ``[models."id"]`` tables with the same keys,
-which are merged over the shipped ones key by key. The result is immutable and built
-once at start-up.
+which are merged over the shipped ones key by key, and ``[routes."name"]`` tables
+(``core/routes.py``). A model table may say ``like = "other-id"`` to take every key it does
+not set from that entry (a second deployment of a known model needs only its provider).
+The result is immutable and built once at start-up.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from importlib import resources
 from typing import Any
+
+from visiongate.core.routes import Route, parse_routes
 
 __all__ = [
     "Catalog",
@@ -61,6 +65,7 @@ class ProviderEntry:
     base_url_env: str | None = None
     api_key: str | None = field(default=None, repr=False)
     chat_path: str | None = None
+    api_version: str | None = None  # azure_openai: the dated API version (else the v1 API)
     headers: Mapping[str, str] = field(default_factory=dict)
     quirks: frozenset[str] = frozenset()
     capabilities: frozenset[str] = frozenset({"vision", "streaming"})
@@ -125,6 +130,7 @@ class Catalog:
     providers: Mapping[str, ProviderEntry]
     models: Mapping[str, ModelEntry]
     aliases: Mapping[str, str]
+    routes: Mapping[str, Route] = field(default_factory=dict)
 
     def resolve(self, model_id: str) -> ModelEntry | None:
         """The entry for an id or alias, or None."""
@@ -157,7 +163,9 @@ class Catalog:
 
 
 _LIMIT_FIELDS = {f.name for f in fields(ImageLimits)}
-_MODEL_KEYS = {f.name for f in fields(ModelEntry)} | {"image_profile"}
+_MODEL_KEYS = {f.name for f in fields(ModelEntry)} | {"image_profile", "like"}
+# Keys ``like`` does not copy: another entry's aliases would move to the new one.
+_NOT_ALIKE = frozenset({"aliases", "like"})
 _PROVIDER_KEYS = {f.name for f in fields(ProviderEntry)}
 
 
@@ -255,11 +263,47 @@ def load_catalog(
     env = environ if environ is not None else {}
     providers = {n: _provider(n, raw, env) for n, raw in data.get("providers", {}).items()}
     profiles = data.get("image_profiles", {})
+    tables = data.get("models", {})
     models = {
-        mid: _model(mid, raw, profiles, providers) for mid, raw in data.get("models", {}).items()
+        mid: _model(mid, _alike(mid, tables, providers), profiles, providers) for mid in tables
     }
     aliases: dict[str, str] = {}
     for entry in models.values():
         for alias in entry.aliases:
             aliases[alias] = entry.id
-    return Catalog(providers=providers, models=models, aliases=aliases)
+    routes = parse_routes(data.get("routes", {}), models.keys() | aliases.keys())
+    return Catalog(providers=providers, models=models, aliases=aliases, routes=routes)
+
+
+def _alike(
+    model_id: str, tables: Mapping[str, Any], providers: Mapping[str, ProviderEntry]
+) -> Mapping[str, Any]:
+    """The model's table with what ``like`` names laid under it (recursively: the named
+    entry may itself be ``like`` another). Nested tables (``image``) merge key by key.
+    The named entry's upstream name and capabilities come too, also where they are its
+    defaults (its id, its provider's capabilities): a second deployment of gpt-4o is
+    asked for gpt-4o and takes tools as gpt-4o does.
+
+    Raises ValueError for an unknown name or a cycle.
+    """
+    seen = [model_id]
+    raw = tables[model_id]
+    while "like" in raw:
+        other = raw["like"]
+        if other not in tables:
+            raise ValueError(f"model {seen[0]!r}: like = {other!r} is not a catalog model")
+        if other in seen:
+            raise ValueError(f"model {seen[0]!r}: like forms a cycle through {other!r}")
+        seen.append(other)
+        base = {k: v for k, v in tables[other].items() if k not in _NOT_ALIKE}
+        if "like" in tables[other]:
+            base["like"] = tables[other]["like"]
+        own = {k: v for k, v in raw.items() if k != "like"}
+        raw = merge_tables(base, own)
+    if len(seen) > 1:
+        root = tables[seen[-1]]
+        defaults = {"upstream": seen[-1]}
+        if root.get("provider") in providers:
+            defaults["capabilities"] = sorted(providers[root["provider"]].capabilities)
+        raw = {**defaults, **raw}
+    return raw

@@ -324,6 +324,8 @@ class ChatRequest:
     frequency_penalty: float | None = None
     top_k: int | None = None
     echo: dict[str, Any] | None = None
+    # Models or routes to try after the route's own fallbacks (service/routing.py).
+    fallbacks: list[str] | None = None
 
     @property
     def images(self) -> list[ImagePart]:

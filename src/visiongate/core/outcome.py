@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from visiongate.core.messages import Usage
 
@@ -33,6 +34,14 @@ class Outcome:
     upstream_seconds: float = 0.0
     first_token_at: float | None = None
     cost_usd: float = 0.0
+    # Routing (service/routing.py): the catalog model that served (or failed last), the
+    # upstream calls made, the fallback that served, and — only when a call failed or a
+    # deployment cooled — one entry per failed call and the deployments that cooled.
+    deployment: str | None = None
+    attempts: int = 0
+    fallback: str | None = None
+    failures: list[dict[str, Any]] | None = None
+    cooled: list[str] | None = None
 
     @property
     def latency_s(self) -> float:

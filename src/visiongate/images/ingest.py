@@ -93,7 +93,9 @@ class ImagePipeline:
         self.cache.clear()
         self.fitted.clear()
 
-    async def prepare(self, request: ChatRequest, model: ModelEntry) -> ImageStats:
+    async def prepare(
+        self, request: ChatRequest, model: ModelEntry, fetched: dict[str, bytes] | None = None
+    ) -> ImageStats:
         """Validate, fetch, inspect and fit every ImagePart of the request for this model,
         in place. After it returns, every part has media_type/width/height set, and has
         bytes (part.has_bytes; for an untouched data URL still as the client's base64,
@@ -101,6 +103,9 @@ class ImagePipeline:
         fetches itself (model.image.url_passthrough and not
         settings.fetch_passthrough_urls); such a part keeps width = height = 0 and a
         media type guessed from the URL's suffix (None when there is none).
+        ``fetched`` (URL -> bytes), when given, is read before fetching and filled after:
+        the routing policy passes one per request, so a request fitted again for another
+        model never fetches an image twice, whatever the cache holds.
         Raises ImageError.
         """
         started = time.perf_counter()
@@ -116,7 +121,7 @@ class ImagePipeline:
                 code="too_many_images",
                 param=parts[limits.max_images].param,  # the first image past the limit
             )
-        inline = await self._load_bytes(parts, limits, stats)
+        inline = await self._load_bytes(parts, limits, stats, fetched)
         await self._fit_parts(parts, inline, limits)
         await self._fit_request_budget(parts, limits)
         for part in parts:
@@ -129,7 +134,11 @@ class ImagePipeline:
     # ---------------------------------------------------------------- bytes
 
     async def _load_bytes(
-        self, parts: Sequence[ImagePart], limits: ImageLimits, stats: ImageStats
+        self,
+        parts: Sequence[ImagePart],
+        limits: ImageLimits,
+        stats: ImageStats,
+        fetched: dict[str, bytes] | None,
     ) -> list[DataUrl | None]:
         """Give every part its bytes; returns the parsed data URL of each part (or None)."""
         passthrough = limits.url_passthrough and not self.settings.fetch_passthrough_urls
@@ -156,7 +165,7 @@ class ImagePipeline:
                 else:
                     to_fetch.append(part)
         if to_fetch:
-            await _first_error(self._fetch_into(part, stats) for part in to_fetch)
+            await _first_error(self._fetch_into(part, stats, fetched) for part in to_fetch)
         return inline
 
     def _check_given_bytes(self, part: ImagePart) -> None:
@@ -169,13 +178,21 @@ class ImagePipeline:
                 param=part.param,
             )
 
-    async def _fetch_into(self, part: ImagePart, stats: ImageStats) -> None:
-        assert part.url is not None
+    async def _fetch_into(
+        self, part: ImagePart, stats: ImageStats, fetched: dict[str, bytes] | None
+    ) -> None:
+        assert isinstance(part.url, str)
         url = part.url
+        if fetched is not None and url in fetched:
+            stats.cache_hits += 1
+            part.data = fetched[url]
+            return
         cached = self.cache.get(url)
         if cached is not None:
             stats.cache_hits += 1
             part.data = cached
+            if fetched is not None:
+                fetched[url] = cached
             return
         task = self._inflight.get(url)
         owner = task is None
@@ -195,6 +212,8 @@ class ImagePipeline:
         else:
             stats.cache_hits += 1  # the same URL, fetched once for both
         part.data = data
+        if fetched is not None:
+            fetched[url] = data
 
     async def _download(self, url: str, param: str) -> bytes:
         data = await self.fetcher.fetch(url, param)

@@ -13,7 +13,10 @@ registry by sending made-up ids.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from visiongate.core.outcome import Outcome
 
@@ -79,12 +82,44 @@ class Metrics:
             "visiongate_tokens", "Tokens by model and kind", ["model", "kind"], registry=r
         )
         self.in_flight = Gauge("visiongate_requests_in_flight", "Requests being served", registry=r)
+        self.attempts = Counter(
+            "visiongate_upstream_attempts",
+            "Upstream calls by deployment (catalog model) and result (ok, or what the "
+            "failure led to: retry, credentials, fallback, fatal)",
+            ["deployment", "result"],
+            registry=r,
+        )
+        self.cooldowns = Counter(
+            "visiongate_cooldowns",
+            "Cooldowns this process started, by deployment",
+            ["deployment"],
+            registry=r,
+        )
         self._children: dict[tuple[str, str, int, str], _Children] = {}
+        self._served: dict[str, Counter] = {}
 
     def count_in_flight(self, read: object) -> None:
         """Report ``read()`` (a callable returning the number of requests being served) as
         the in-flight gauge when scraped, instead of locking on every request."""
         self.in_flight.set_function(read)  # type: ignore[arg-type]
+
+    def track_deployments(self, states: Callable[[], Mapping[str, int]]) -> None:
+        """Report ``states()`` (deployment -> 1 while cooling down, 0 when taking traffic)
+        as the ``visiongate_deployment_state`` gauge, read when scraped."""
+        self.registry.register(_DeploymentStates(states))
+
+    def _observe_routing(self, outcome: Outcome) -> None:
+        for failure in outcome.failures or ():
+            self.attempts.labels(failure["deployment"], failure["action"]).inc()
+        for name in outcome.cooled or ():
+            self.cooldowns.labels(name).inc()
+        if outcome.status < 400 and outcome.deployment is not None:
+            child = self._served.get(outcome.deployment)
+            if child is None:
+                child = self._served[outcome.deployment] = self.attempts.labels(
+                    outcome.deployment, "ok"
+                )
+            child.inc()
 
     def observe(self, outcome: Outcome, latency: float) -> None:
         provider = outcome.provider or "-"
@@ -98,6 +133,8 @@ class Metrics:
             )
         children.requests.inc()
         children.seconds.observe(latency)
+        if outcome.attempts:
+            self._observe_routing(outcome)
         if outcome.upstream_seconds:
             children.upstream.observe(outcome.upstream_seconds)
         if outcome.images:
@@ -114,3 +151,23 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _DeploymentStates:
+    """A collector that reads the cooldown state when scraped (no lock per request)."""
+
+    def __init__(self, states: Callable[[], Mapping[str, int]]) -> None:
+        self._states = states
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "visiongate_deployment_state",
+            "1 while a deployment (catalog model) is cooling down, 0 when it takes traffic",
+            labels=["deployment"],
+        )
+        for name, state in sorted(self._states().items()):
+            family.add_metric([name], state)
+        yield family

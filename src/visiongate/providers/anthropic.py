@@ -14,14 +14,13 @@ Decisions (see docs/providers-anthropic-gemini.md; the request-side ones are in
   and an emulation through a forced tool call would change what the client sees).
 - Unknown ``stop_reason`` values finish with ``stop`` and are logged.
 - Anthropic may answer an overload with HTTP 200 and an ``error`` event before any output.
-  Until a delta has been produced, such a transient error is retried as :meth:`post`
-  retries the HTTP status it stands for (529 for ``overloaded_error``); once exhausted it
-  raises what that status raises. After the first delta an error event ends the stream.
+  Until a delta has been produced, such an error raises what the HTTP status it stands
+  for raises (529 for ``overloaded_error``), so the routing policy retries it as it would
+  that status. After the first delta an error event ends the stream.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -89,10 +88,6 @@ _ERROR_STATUS: Mapping[str, int] = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
-# Error types whose status post() retries (429, 500, 504, 529): worth a retry when they
-# arrive in a 200 stream before any output.
-_TRANSIENT = frozenset({"rate_limit_error", "api_error", "timeout_error", "overloaded_error"})
-
 
 # ------------------------------------------------------------------ response mapping
 
@@ -349,44 +344,27 @@ class AnthropicProvider(HttpProvider):
     async def _open_stream(self, payload: Body, model: ModelEntry) -> _OpenStream:
         """POST the streaming request and read it up to its first deltas.
 
-        A transient error event before them (the overload Anthropic sends after an HTTP
-        200) is retried with :meth:`post`'s budget and backoff: nothing has reached the
-        client yet. The last attempt raises the mapped error, as the HTTP status would.
+        An error event before them (the overload Anthropic sends after an HTTP 200) raises
+        what its HTTP status would (529 for ``overloaded_error``), so the routing policy
+        retries or moves on exactly as for that status: nothing has reached the client.
         """
-        attempts = max(0, self.settings.upstream_retries) + 1
-        for attempt in range(attempts):
-            response = await self.post(self._url, payload, self._headers(), model)
-            translator = AnthropicStreamTranslator(self.name)
-            events = self.events(response)
-            try:
-                first = await self._first_deltas(events, translator, attempt < attempts - 1)
-            except BaseException:
-                response.close()
-                await events.aclose()
-                raise
-            if first is not None:
-                return _OpenStream(response, events, translator, first)
+        response = await self.post(self._url, payload, self._headers(), model)
+        translator = AnthropicStreamTranslator(self.name)
+        events = self.events(response)
+        try:
+            first = await self._first_deltas(events, translator)
+        except BaseException:
+            response.close()
             await events.aclose()
-            await asyncio.sleep(self._backoff(attempt, None))
-        raise AssertionError("unreachable")
+            raise
+        return _OpenStream(response, events, translator, first)
 
     async def _first_deltas(
-        self,
-        events: AsyncIterator[SseEvent],
-        translator: AnthropicStreamTranslator,
-        retry: bool,
-    ) -> list[StreamDelta] | None:
-        """The deltas of the first event that yields any (``[]`` for a stream without
-        any); None for a transient error event before them when ``retry`` is allowed."""
+        self, events: AsyncIterator[SseEvent], translator: AnthropicStreamTranslator
+    ) -> list[StreamDelta]:
+        """The deltas of the first event that yields any (``[]`` for a stream without any)."""
         async for sse in events:
-            event = _event_json(sse.data, self.name)
-            if retry and event.get("type") == "error":
-                error = event.get("error")
-                kind = error.get("type") if isinstance(error, dict) else None
-                if kind in _TRANSIENT:
-                    log.info("%s sent %s before any output; retrying", self.name, kind)
-                    return None
-            deltas = translator.from_anthropic_event(event)
+            deltas = translator.from_anthropic_event(_event_json(sse.data, self.name))
             if deltas:
                 return deltas
         translator.finish()

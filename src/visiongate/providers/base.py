@@ -4,15 +4,15 @@ An adapter translates the internal :class:`ChatRequest` into one wire API and th
 back into :class:`ChatResponse` / :class:`StreamDelta`. It knows nothing of HTTP routing,
 of other adapters, or of accounts. Wire-format knowledge stays in the adapter module;
 what is here is transport: a pooled HTTP client per provider (``transport.py``), timeouts,
-retries before the first byte, SSE framing, and mapping upstream failures onto the error tree.
+SSE framing, and mapping upstream failures onto the error tree. Retries are not here: the
+routing policy (``service/routing.py``) retries, moves to the next target or falls back,
+and counts each call.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import math
-import random
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -44,9 +44,6 @@ __all__ = [
     "map_upstream_status",
     "unsupported",
 ]
-
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
-_MAX_RETRY_AFTER = 20.0
 
 
 class Provider(ABC):
@@ -188,7 +185,33 @@ def map_upstream_status(
     Classified by status only. Credentials and billing errors (401/402/403) become 502:
     the client's own key is fine, the gateway's provider account is not. A 404 for a
     retired model says when it was retired, what replaced it, and how to route there.
+    The error keeps ``status`` as ``upstream_status`` and the ``retry-after`` hint in
+    seconds as ``retry_after_s`` for the routing policy.
     """
+    error = _map_status(provider, status, message, model, headers, upstream_code)
+    error.upstream_status = status
+    error.retry_after_s = _seconds((headers or {}).get("retry-after"))
+    return error
+
+
+def _seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _map_status(
+    provider: str,
+    status: int,
+    message: str,
+    model: ModelEntry | None = None,
+    headers: Mapping[str, str] | None = None,
+    upstream_code: str | None = None,
+) -> GatewayError:
     text = (
         f"{provider} returned HTTP {status}: {message}"
         if message
@@ -240,7 +263,7 @@ def _whole_seconds(value: str | None) -> str | None:
 
 
 class HttpProvider(Provider):
-    """Base for adapters that call an HTTP API: one pooled client, retries, timeouts."""
+    """Base for adapters that call an HTTP API: one pooled client, timeouts, error mapping."""
 
     def __init__(self, entry: ProviderEntry, settings: Settings) -> None:
         super().__init__(entry, settings)
@@ -299,56 +322,33 @@ class HttpProvider(Provider):
         headers: Mapping[str, str],
         model: ModelEntry,
     ) -> Response:
-        """POST ``payload`` (already serialised, or an object for :func:`serialise`) and return a
-        2xx response whose body the caller reads (and must release).
+        """POST ``payload`` (already serialised, or an object for :func:`serialise`) once and
+        return a 2xx response whose body the caller reads (and must release).
 
-        Retries connection errors and 429/5xx with exponential backoff (or the delay the
-        upstream asks for, :meth:`retry_after`) up to ``upstream_retries`` times; nothing
-        has reached the client yet at this point, so a retry is invisible to it. Raises
-        the mapped GatewayError.
+        One call, no retry: retries, the next target and fallbacks are the routing
+        policy's (``service/routing.py``), which counts every upstream call. Raises the
+        mapped GatewayError; one caused by an answer carries its ``upstream_status`` and
+        the delay the upstream asked for (:meth:`retry_after`).
         """
         body = payload if isinstance(payload, bytes | list) else serialise(payload)
         all_headers = {"content-type": "application/json", **self.entry.headers, **headers}
-        attempts = max(0, self.settings.upstream_retries) + 1
-        client = self.client
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                response = await client.post(url, body, all_headers)
-            except TimeoutError as exc:
-                if last:
-                    raise UpstreamTimeout(f"{self.name} did not answer in time") from exc
-                await asyncio.sleep(self._backoff(attempt, None))
-                continue
-            except TransportError as exc:
-                if last:
-                    raise UpstreamError(f"could not reach {self.name}: {exc}") from exc
-                await asyncio.sleep(self._backoff(attempt, None))
-                continue
-            if response.status < 300:
-                return response
-            try:
-                raw = await response.read()
-            except (TransportError, TimeoutError):
-                raw = b""
-                response.close()
-            hint = self.retry_after(response.status, response.headers, raw)
-            if response.status in _RETRY_STATUSES and not last:
-                await asyncio.sleep(self._backoff(attempt, hint))
-                continue
-            message, code = self.error_message(raw)
-            retry = {"retry-after": hint} if hint else None
-            raise map_upstream_status(self.name, response.status, message, model, retry, code)
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _backoff(attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), _MAX_RETRY_AFTER)
-            except ValueError:
-                pass
-        return min(0.25 * (2**attempt) + random.uniform(0, 0.1), _MAX_RETRY_AFTER)
+        try:
+            response = await self.client.post(url, body, all_headers)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"{self.name} did not answer in time") from exc
+        except TransportError as exc:
+            raise UpstreamError(f"could not reach {self.name}: {exc}") from exc
+        if response.status < 300:
+            return response
+        try:
+            raw = await response.read()
+        except (TransportError, TimeoutError):
+            raw = b""
+            response.close()
+        hint = self.retry_after(response.status, response.headers, raw)
+        message, code = self.error_message(raw)
+        retry = {"retry-after": hint} if hint else None
+        raise map_upstream_status(self.name, response.status, message, model, retry, code)
 
     async def read_json(self, response: Response) -> Any:
         """The whole body of a 2xx answer as JSON; nonsense becomes a 502."""

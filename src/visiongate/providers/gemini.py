@@ -14,7 +14,7 @@ Decisions (see docs/providers-anthropic-gemini.md; the request-side ones are in
   message content, so the client can tell a block from an empty answer.
 - A rejected API key (HTTP 400 ``API_KEY_INVALID``) is the operator's problem: a 502.
 - The delay a 429 asks for is in its body (``google.rpc.RetryInfo``), not in a header: it
-  drives the retry backoff and becomes the client's ``Retry-After``.
+  drives the routing policy's retry backoff and becomes the client's ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -298,10 +298,12 @@ class GeminiProvider(HttpProvider):
         except InvalidRequest as exc:
             if exc.code != "API_KEY_INVALID":
                 raise
-            raise UpstreamError(
+            error = UpstreamError(
                 f"{self.name} refused the gateway's API key; the operator must check "
                 f"{self.entry.api_key_env or 'the provider key'}. Upstream said: {exc.message}"
-            ) from exc
+            )
+            error.upstream_status = 401  # what it means: the routing policy cools the account
+            raise error from exc
 
     def _scrub(self, text: str) -> str:
         key = self.entry.api_key

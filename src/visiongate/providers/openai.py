@@ -314,9 +314,16 @@ class OpenAIProvider(HttpProvider):
         self.url = entry.base_url + (entry.chat_path or "/chat/completions")
         self._headers = self.host.headers(entry.api_key)
 
+    def _payload(
+        self, request: ChatRequest, model: ModelEntry, stream: bool
+    ) -> tuple[dict[str, Any], str]:
+        """The body and the URL it goes to (a host whose URL names the deployment, such as
+        Azure's, overrides this)."""
+        return to_openai_payload(request, model, self.host, stream=stream), self.url
+
     async def complete(self, request: ChatRequest, model: ModelEntry) -> ChatResponse:
-        payload = to_openai_payload(request, model, self.host, stream=False)
-        response = await self.post(self.url, payload, self._headers, model)
+        payload, url = self._payload(request, model, stream=False)
+        response = await self.post(url, payload, self._headers, model)
         data = await self.read_json(response)
         if not isinstance(data, dict):
             raise UpstreamError(f"{self.name} answered with JSON that is not an object")
@@ -324,8 +331,8 @@ class OpenAIProvider(HttpProvider):
         return from_openai_response(data, self.name)
 
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
-        payload = to_openai_payload(request, model, self.host, stream=True)
-        response = await self.post(self.url, payload, self._headers, model)
+        payload, url = self._payload(request, model, stream=True)
+        response = await self.post(url, payload, self._headers, model)
         if response.content_type == "application/json":
             # Some hosts (MiniMax) refuse a stream with one JSON error body and HTTP 200.
             data = await self.read_json(response)

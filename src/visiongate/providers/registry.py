@@ -12,6 +12,7 @@ __all__ = ["build_providers"]
 
 _KINDS = {
     "openai": "visiongate.providers.openai:OpenAIProvider",
+    "azure_openai": "visiongate.providers.azure_openai:AzureOpenAIProvider",
     "anthropic": "visiongate.providers.anthropic:AnthropicProvider",
     "google": "visiongate.providers.gemini:GeminiProvider",
     "local": "visiongate.providers.local:LocalProvider",

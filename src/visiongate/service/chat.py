@@ -1,4 +1,4 @@
-"""The chat use case: resolve the model, admit the caller, prepare images, call the provider.
+"""The chat use case: route the request, admit the caller, prepare images, call the provider.
 
 Everything between the HTTP edge (which parses and renders) and the provider adapters
 (which translate) happens here, in the same order for streamed and whole answers, so the
@@ -9,32 +9,60 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 
 from visiongate.accounting import Accounts, Admission, Principal
 from visiongate.core.catalog import Catalog, ModelEntry
-from visiongate.core.messages import ChatRequest, ChatResponse, StreamDelta, TextPart, Usage
+from visiongate.core.messages import ChatRequest, ChatResponse, StreamDelta, Usage
 from visiongate.core.outcome import Outcome
-from visiongate.errors import ModelNotAllowed, ModelNotFound
+from visiongate.errors import GatewayError, ModelNotAllowed, ModelNotFound
 from visiongate.images import ImagePipeline
 from visiongate.providers.base import Provider
+from visiongate.service.attempts import Attempts, estimate_prompt_tokens
+from visiongate.service.cooldowns import Cooldowns, MemoryCooldowns
+from visiongate.service.load import Load, MemoryLoad
+from visiongate.service.routing import Candidate, Router
 from visiongate.settings import Settings
 
-__all__ = ["ChatService", "Prepared"]
+__all__ = ["ChatService", "Prepared", "estimate_prompt_tokens"]
 
 
 class Prepared:
-    """A request that passed every check and is ready for its provider."""
+    """A request that passed every check and is ready for its provider.
 
-    __slots__ = ("admission", "model", "provider", "request")
+    ``model`` and ``provider`` are the deployment it goes to now; after the call, the one
+    that served (the routing policy may have moved on: :attr:`attempts`).
+    """
 
-    def __init__(
-        self, request: ChatRequest, model: ModelEntry, provider: Provider, admission: Admission
-    ) -> None:
+    __slots__ = ("admission", "attempts", "request")
+
+    def __init__(self, request: ChatRequest, attempts: Attempts, admission: Admission) -> None:
         self.request = request
-        self.model = model
-        self.provider = provider
+        self.attempts = attempts
         self.admission = admission
+
+    @property
+    def candidate(self) -> Candidate:
+        candidate = self.attempts.candidate
+        assert candidate is not None
+        return candidate
+
+    @property
+    def model(self) -> ModelEntry:
+        return self.candidate.model
+
+    @property
+    def provider(self) -> Provider:
+        return self.candidate.provider
+
+    def headers(self) -> dict[str, str]:
+        """What every surface adds to a success: which deployment served, under which
+        upstream name, after how many upstream calls."""
+        candidate = self.candidate
+        return {
+            "x-visiongate-provider": candidate.provider.name,
+            "x-visiongate-upstream-model": candidate.model.upstream,
+            "x-visiongate-attempts": str(self.attempts.calls),
+        }
 
 
 class ChatService:
@@ -45,52 +73,39 @@ class ChatService:
         providers: Mapping[str, Provider],
         images: ImagePipeline,
         accounts: Accounts,
+        cooldowns: Cooldowns | None = None,
+        load: Load | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.providers = providers
         self.images = images
         self.accounts = accounts
+        self.router = Router(
+            settings,
+            catalog,
+            providers,
+            cooldowns if cooldowns is not None else MemoryCooldowns(),
+            load if load is not None else MemoryLoad(),
+        )
 
     def resolve(self, model_id: str) -> tuple[ModelEntry, Provider]:
-        """The catalog entry and provider for a model id.
-
-        Raises ModelNotFound for an unknown id, or for a known one whose provider has no
-        credentials — naming the variable to set. With ``follow_successors`` a retired
-        model is sent to its successor (the response keeps the requested id).
-        """
-        entry = self.catalog.resolve(model_id)
-        if entry is None:
-            raise ModelNotFound(
-                f"The model {model_id!r} does not exist. GET /v1/models lists the models this "
-                "gateway serves.",
-                param="model",
-            )
-        provider_entry = self.catalog.provider_of(entry)
-        provider = self.providers.get(entry.provider)
-        if provider is None or not provider_entry.configured:
-            var = provider_entry.api_key_env or f"[providers.{provider_entry.name}] api_key"
-            raise ModelNotFound(
-                f"The model {model_id!r} is served by {provider_entry.name}, which is not "
-                f"configured on this gateway: the operator must set {var}.",
-                param="model",
-            )
-        if self.settings.follow_successors and entry.retired and entry.successor:
-            # To the end of the chain: a successor retired in its turn is passed over.
-            chain = self.catalog.successor_chain(entry)
-            last = chain[-1].upstream if chain else entry.successor
-            entry = replace(entry, upstream=last, successor=last)
-        return entry, provider
+        """The catalog entry and provider for a model id (see :meth:`Router.deployment`).
+        Raises ModelNotFound."""
+        return self.router.deployment(model_id)
 
     async def prepare(
         self, request: ChatRequest, principal: Principal, outcome: Outcome
     ) -> Prepared:
-        """Every check before the provider is called, cheapest first. Raises GatewayError."""
-        model, provider = await self._checked(request, principal, outcome)
-        estimate = estimate_prompt_tokens(request) + outcome.image_tokens
-        estimate += request.max_tokens or min(model.max_output_tokens, 1024)
-        admission = await self.accounts.admit(principal, model, estimate)
-        return Prepared(request, model, provider, admission)
+        """Every check before the provider is called, cheapest first (:meth:`_checked`),
+        then admission. Raises GatewayError."""
+        attempts = await self._checked(request, principal, outcome)
+        candidate = attempts.candidate
+        assert candidate is not None
+        estimate = attempts.prompt_tokens
+        estimate += request.max_tokens or min(candidate.model.max_output_tokens, 1024)
+        admission = await self.accounts.admit(principal, candidate.model, estimate, checked=True)
+        return Prepared(request, attempts, admission)
 
     async def count_tokens(
         self, request: ChatRequest, principal: Principal, outcome: Outcome
@@ -98,42 +113,66 @@ class ChatService:
         """The prompt tokens :meth:`prepare` would reserve for ``request``, images
         included, after the same checks; the provider is not called and the key's limits
         are not spent."""
-        await self._checked(request, principal, outcome)
-        return estimate_prompt_tokens(request) + outcome.image_tokens
+        return (await self._checked(request, principal, outcome)).prompt_tokens
 
     async def _checked(
         self, request: ChatRequest, principal: Principal, outcome: Outcome
-    ) -> tuple[ModelEntry, Provider]:
-        """Resolve the model, authorise the key, let the provider refuse what it cannot
-        honour, and prepare the images (their stats go on ``outcome``)."""
-        model, provider = self.resolve(request.model)
-        outcome.provider = provider.name
-        outcome.upstream_model = model.upstream
-        if not principal.may_use(model.id):
-            raise ModelNotAllowed(
-                f"This API key may not use {model.id!r}; ask the operator to allow it.",
-                param="model",
-            )
-        provider.check(request, model)
-        stats = await self.images.prepare(request, model)
-        outcome.images = stats.count
-        outcome.image_bytes = stats.bytes
-        outcome.image_tokens = stats.tokens
-        outcome.image_seconds = stats.seconds
-        outcome.fetched_bytes = stats.fetched_bytes
-        outcome.cache_hits = stats.cache_hits
-        return model, provider
+    ) -> Attempts:
+        """The route (or model), the key's allowlist (for the name asked for and each
+        per-request fallback), and the first deployment able to take the request, its
+        images fitted (their stats go on ``outcome``)."""
+        route = self.router.route(request.model)
+        self._check_allowed(principal, request.model, route.implicit, "model")
+        for i, name in enumerate(request.fallbacks or ()):
+            if not self.router.knows(name):
+                raise ModelNotFound(
+                    f"The fallback {name!r} is neither a model nor a route of this gateway.",
+                    param=f"fallbacks[{i}]",
+                )
+            self._check_allowed(principal, name, name not in self.catalog.routes, f"fallbacks[{i}]")
+        plan = self.router.plan(route, request.fallbacks or ())
+        attempts = Attempts(
+            self.router, self.images, request, plan, outcome, self.settings.upstream_retries
+        )
+        await attempts.choose()
+        return attempts
+
+    def _check_allowed(self, principal: Principal, name: str, model: bool, param: str) -> None:
+        """A configured route is allowed by its own name (its targets come with it); a
+        model by its id or one of its aliases."""
+        if principal.may_use(name):
+            return
+        entry = self.catalog.resolve(name) if model else None
+        if entry is not None and (
+            principal.may_use(entry.id) or any(principal.may_use(a) for a in entry.aliases)
+        ):
+            return
+        raise ModelNotAllowed(
+            f"This API key may not use {name!r}; ask the operator to allow it.", param=param
+        )
 
     async def complete(self, prepared: Prepared, outcome: Outcome) -> ChatResponse:
+        attempts = prepared.attempts
         started = time.perf_counter()
         try:
-            response = await prepared.provider.complete(prepared.request, prepared.model)
+            while True:
+                candidate = prepared.candidate
+                await attempts.started()
+                try:
+                    response = await candidate.provider.complete(prepared.request, candidate.model)
+                except GatewayError as exc:
+                    await attempts.ended(ok=False)
+                    await attempts.failed(exc)
+                    continue
+                await attempts.ended(ok=True)
+                break
         except BaseException:
             # Nothing was produced: release the tokens reserved for this request.
             await self.accounts.settle(prepared.admission, 0)
             raise
         finally:
             outcome.upstream_seconds = time.perf_counter() - started
+        attempts.succeeded()
         outcome.first_token_at = time.perf_counter()
         if response.usage is None:
             response.usage = self.estimate_usage(prepared.request, outcome, response)
@@ -142,34 +181,63 @@ class ChatService:
         await self.finish(prepared, outcome, response.usage)
         return response
 
+    async def _open(
+        self, prepared: Prepared
+    ) -> tuple[AsyncIterator[StreamDelta], StreamDelta | None]:
+        """A stream from the first deployment that sends a first delta; until then a
+        failure may go to another (never after: the client may have it)."""
+        attempts = prepared.attempts
+        while True:
+            candidate = prepared.candidate
+            deltas = candidate.provider.stream(prepared.request, candidate.model)
+            await attempts.started()
+            try:
+                first = await anext(deltas)
+            except StopAsyncIteration:
+                await attempts.ended(ok=True)
+                return deltas, None
+            except GatewayError as exc:
+                await deltas.aclose()  # type: ignore[attr-defined]
+                await attempts.ended(ok=False)
+                await attempts.failed(exc)
+                continue
+            await attempts.ended(ok=True)
+            attempts.succeeded()
+            return deltas, first
+
     async def stream(self, prepared: Prepared, outcome: Outcome) -> AsyncIterator[StreamDelta]:
         """The provider's deltas; the last one always carries the usage (estimated if the
         provider gave none)."""
         started = time.perf_counter()
         usage: Usage | None = None
         text_chars = 0
+        deltas: AsyncIterator[StreamDelta] | None = None
         try:
-            async for delta in prepared.provider.stream(prepared.request, prepared.model):
-                if outcome.first_token_at is None and (
-                    delta.content or delta.tool_calls or delta.refusal
-                ):
-                    outcome.first_token_at = time.perf_counter()
-                if delta.content:
-                    text_chars += len(delta.content)
-                if delta.usage is not None:
-                    usage = delta.usage
-                    delta.usage = None
-                if delta.upstream_model:
-                    outcome.upstream_model = delta.upstream_model
-                if (
-                    delta.role
-                    or delta.content is not None
-                    or delta.refusal is not None
-                    or delta.tool_calls
-                    or delta.finish_reason
-                ):
-                    yield delta
+            deltas, first = await self._open(prepared)
+            if first is not None:
+                async for delta in _chain(first, deltas):
+                    if outcome.first_token_at is None and (
+                        delta.content or delta.tool_calls or delta.refusal
+                    ):
+                        outcome.first_token_at = time.perf_counter()
+                    if delta.content:
+                        text_chars += len(delta.content)
+                    if delta.usage is not None:
+                        usage = delta.usage
+                        delta.usage = None
+                    if delta.upstream_model:
+                        outcome.upstream_model = delta.upstream_model
+                    if (
+                        delta.role
+                        or delta.content is not None
+                        or delta.refusal is not None
+                        or delta.tool_calls
+                        or delta.finish_reason
+                    ):
+                        yield delta
         finally:
+            if deltas is not None:
+                await deltas.aclose()  # type: ignore[attr-defined]
             outcome.upstream_seconds = time.perf_counter() - started
             if usage is None:
                 usage = Usage(
@@ -201,13 +269,9 @@ class ChatService:
         )
 
 
-def estimate_prompt_tokens(request: ChatRequest) -> int:
-    """Text tokens before the call, about four characters each plus a few per message:
-    good enough for pre-flight limits, and corrected by the provider's own count after."""
-    chars = 0
-    for message in request.messages:
-        chars += 16
-        for part in message.parts:
-            if isinstance(part, TextPart):
-                chars += len(part.text)
-    return (chars + 3) // 4
+async def _chain(
+    first: StreamDelta, rest: AsyncIterator[StreamDelta]
+) -> AsyncIterator[StreamDelta]:
+    yield first
+    async for delta in rest:
+        yield delta

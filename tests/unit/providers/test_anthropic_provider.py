@@ -154,13 +154,15 @@ async def test_streamed_tool_call(provider: AnthropicProvider, fake: AnthropicFa
     assert deltas[-1].finish_reason == "tool_calls"
 
 
-async def test_overloaded_is_retried_then_answers(
+async def test_overloaded_is_one_call_that_keeps_the_status(
     provider: AnthropicProvider, fake: AnthropicFake
 ) -> None:
+    """One call per complete(): the routing policy retries by ``upstream_status``."""
     fake.failures = [529]
-    response = await provider.complete(request(images=0), model())
-    assert len(fake.requests) == 2
-    assert response.choices[0].content
+    with pytest.raises(UpstreamError) as info:
+        await provider.complete(request(images=0), model())
+    assert len(fake.requests) == 1 and info.value.upstream_status == 529
+    assert (await provider.complete(request(images=0), model())).choices[0].content
 
 
 async def test_persistent_overload_becomes_502_with_the_upstream_message(
@@ -173,35 +175,25 @@ async def test_persistent_overload_becomes_502_with_the_upstream_message(
     assert "Overloaded" in info.value.message and "overloaded_error" in info.value.message
 
 
-async def test_overload_as_the_first_stream_event_is_retried(
+async def test_overload_as_the_first_stream_event_fails_as_an_http_529_does(
     provider: AnthropicProvider, fake: AnthropicFake
 ) -> None:
-    """HTTP 200 whose first event is ``overloaded_error``: retried, invisible to the client."""
-    fake.stream_errors = ["overloaded_error"]
-    deltas = await collect(provider.stream(request(images=0), model()))
-    assert len(fake.requests) == 2 and fake.violations == []
-    assert fake.requests[0].body == fake.requests[1].body
-    assert deltas[0].role == "assistant"
-    assert "saw 0 image(s)" in "".join(d.content or "" for d in deltas)
-    assert deltas[-1].finish_reason == "stop"
-    assert fake.completed_streams == 1
-
-
-async def test_persistent_first_event_overload_fails_as_an_http_529_does(
-    provider: AnthropicProvider, fake: AnthropicFake
-) -> None:
-    fake.failures = [529, 529]
+    """HTTP 200 whose first event is ``overloaded_error``: the same error as an HTTP 529,
+    so the routing policy retries it the same way; nothing reached the client."""
+    fake.failures = [529]
     with pytest.raises(GatewayError) as by_status:
         await collect(provider.stream(request(images=0), model()))
     fake.requests.clear()
-    fake.stream_errors = ["overloaded_error", "overloaded_error"]
+    fake.stream_errors = ["overloaded_error"]
     with pytest.raises(GatewayError) as in_band:
         await collect(provider.stream(request(images=0), model()))
-    assert len(fake.requests) == 2  # retried once, as configured
-    assert fake.stream_errors == []
+    assert len(fake.requests) == 1 and fake.stream_errors == []
     assert isinstance(in_band.value, UpstreamError)
     assert in_band.value.to_dict() == by_status.value.to_dict()
     assert in_band.value.status == by_status.value.status == 502
+    assert in_band.value.upstream_status == by_status.value.upstream_status == 529
+    deltas = await collect(provider.stream(request(images=0), model()))
+    assert "saw 0 image(s)" in "".join(d.content or "" for d in deltas)
 
 
 async def test_first_event_error_that_is_not_transient_is_not_retried(
@@ -222,7 +214,7 @@ async def test_rate_limit_keeps_the_retry_hint(
         await provider.complete(request("[[status:429]]", images=0), model())
     assert info.value.status == 429
     assert info.value.headers == {"Retry-After": "0"}
-    assert len(fake.requests) == 2  # retried once, as configured
+    assert info.value.retry_after_s == 0.0 and len(fake.requests) == 1
 
 
 async def test_retired_model_404_names_date_successor_and_setting(

@@ -192,10 +192,13 @@ async def test_safety_finish_without_text(provider: GeminiProvider, fake: Gemini
     assert "SAFETY" in (deltas[-1].content or "")
 
 
-async def test_unavailable_is_retried(provider: GeminiProvider, fake: GeminiFake) -> None:
+async def test_unavailable_keeps_its_status_for_the_routing_policy(
+    provider: GeminiProvider, fake: GeminiFake
+) -> None:
     fake.failures = [503]
-    response = await provider.complete(request(images=0), model())
-    assert len(fake.requests) == 2 and response.choices[0].content
+    with pytest.raises(GatewayError) as info:
+        await provider.complete(request(images=0), model())
+    assert len(fake.requests) == 1 and info.value.upstream_status == 503
 
 
 async def test_quota_exhausted_is_429_with_the_upstream_message(
@@ -209,29 +212,17 @@ async def test_quota_exhausted_is_429_with_the_upstream_message(
 
 @pytest.mark.parametrize(
     ("delay", "waited", "header"),
-    [("37s", "37", "37"), ("1.5s", "1.5", "2"), ("0s", "0", "0")],
+    [("37s", 37.0, "37"), ("1.5s", 1.5, "2"), ("0s", 0.0, "0")],
 )
-async def test_quota_retry_delay_drives_the_backoff_and_the_retry_after(
-    provider: GeminiProvider,
-    fake: GeminiFake,
-    monkeypatch: pytest.MonkeyPatch,
-    delay: str,
-    waited: str,
-    header: str,
+async def test_quota_retry_delay_is_the_backoff_hint_and_the_retry_after(
+    provider: GeminiProvider, fake: GeminiFake, delay: str, waited: float, header: str
 ) -> None:
     """Gemini puts the delay in the 429 body (RetryInfo), not in a header."""
     fake.retry_delay = delay
-    asked: list[str | None] = []
-
-    def backoff(attempt: int, retry_after: str | None) -> float:
-        asked.append(retry_after)
-        return 0.0  # the test need not wait what the fake asks
-
-    monkeypatch.setattr(provider, "_backoff", backoff)
     with pytest.raises(RateLimited) as info:
         await provider.complete(request("[[status:429]]", images=0), model())
-    assert len(fake.requests) == 2  # retried once, as configured
-    assert asked == [waited]
+    assert len(fake.requests) == 1
+    assert info.value.retry_after_s == waited  # what the routing policy waits
     assert info.value.headers == {"Retry-After": header}  # whole seconds, rounded up
 
 

@@ -172,23 +172,18 @@ async def test_several_choices_each_finish_and_usage_rides_on_the_last(upstream:
         assert "".join(d.content or "" for d in mine).startswith("Fake reply")
 
 
-async def test_rate_limited_twice_then_answered(upstream: Factory) -> None:
-    fake, provider = await upstream()
-    response = await provider.complete(ask("Hi [[rate_limit=2]]"), GPT)
-    assert response.choices[0].content
-    assert len(fake.requests) == 3
-
-
-async def test_rate_limited_past_the_retries_is_a_429_with_retry_after(upstream: Factory) -> None:
+async def test_rate_limited_is_one_call_a_429_with_the_upstream_delay(upstream: Factory) -> None:
+    """One call per complete(): retries are the routing policy's (service/routing.py)."""
     fake, provider = await upstream()
     with pytest.raises(RateLimited) as caught:
         await provider.complete(ask("Hi [[rate_limit=5]]"), GPT)
     assert caught.value.status == 429
     assert caught.value.headers == {"Retry-After": "0"}
-    assert len(fake.requests) == 3
+    assert caught.value.upstream_status == 429 and caught.value.retry_after_s == 0.0
+    assert len(fake.requests) == 1
 
 
-async def test_server_error_is_retried_then_a_502_with_the_upstream_message(
+async def test_server_error_is_a_502_with_the_upstream_message_and_status(
     upstream: Factory,
 ) -> None:
     fake, provider = await upstream()
@@ -196,7 +191,8 @@ async def test_server_error_is_retried_then_a_502_with_the_upstream_message(
         await provider.complete(ask("Hi [[status=500]]"), GPT)
     assert caught.value.status == 502 and caught.value.code == "upstream_error"
     assert "fake upstream failure 500" in caught.value.message
-    assert len(fake.requests) == 3
+    assert caught.value.upstream_status == 500 and caught.value.retry_after_s is None
+    assert len(fake.requests) == 1
 
 
 async def test_bad_request_is_a_400_with_the_upstream_message_and_code(upstream: Factory) -> None:
