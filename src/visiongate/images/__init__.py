@@ -6,7 +6,7 @@ job: ``data_url`` (strict data: URLs), ``fetch`` (http(s) and the SSRF guard), `
 (convert and resize per model) and ``tokens`` (per-provider token formulas).
 """
 
-from visiongate.images.ingest import ImagePipeline, ImageStats
+from visiongate.images.ingest import ImagePipeline, ImageStats, too_many_images
 from visiongate.images.tokens import estimate_image_tokens
 
-__all__ = ["ImagePipeline", "ImageStats", "estimate_image_tokens"]
+__all__ = ["ImagePipeline", "ImageStats", "estimate_image_tokens", "too_many_images"]

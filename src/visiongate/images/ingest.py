@@ -44,7 +44,7 @@ from visiongate.images.sniff import (
 from visiongate.images.tokens import estimate_image_tokens
 from visiongate.settings import Settings
 
-__all__ = ["ImagePipeline", "ImageStats"]
+__all__ = ["ImagePipeline", "ImageStats", "too_many_images"]
 
 _FORMAT_OF = {media: name for name, media in MEDIA_TYPES.items()}
 _SUFFIX_TYPES = {
@@ -114,13 +114,9 @@ class ImagePipeline:
         if not parts:
             return stats
         limits = model.image
-        if limits.max_images and len(parts) > limits.max_images:
-            raise ImageError(
-                f"{model.id} accepts at most {limits.max_images} image(s) per request and this "
-                f"request has {len(parts)}; send fewer images.",
-                code="too_many_images",
-                param=parts[limits.max_images].param,  # the first image past the limit
-            )
+        too_many = too_many_images(parts, model)
+        if too_many is not None:
+            raise too_many
         inline = await self._load_bytes(parts, limits, stats, fetched)
         await self._fit_parts(parts, inline, limits)
         await self._fit_request_budget(parts, limits)
@@ -311,6 +307,20 @@ class ImagePipeline:
             _store(part, *hit)
 
         await _first_error(fit_one(part, plan) for part, plan in jobs)
+
+
+def too_many_images(parts: Sequence[ImagePart], model: ModelEntry) -> ImageError | None:
+    """The error for more images than ``model`` takes (None when they fit): the routing
+    policy asks before choosing a target, the pipeline before any work."""
+    limit = model.image.max_images
+    if not limit or len(parts) <= limit:
+        return None
+    return ImageError(
+        f"{model.id} accepts at most {limit} image(s) per request and this request has "
+        f"{len(parts)}; send fewer images.",
+        code="too_many_images",
+        param=parts[limit].param,  # the first image past the limit
+    )
 
 
 def _describe(part: ImagePart, info: ImageInfo) -> None:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from visiongate.core.messages import ChatRequest, ImagePart, TextPart
 from visiongate.core.outcome import Outcome
-from visiongate.errors import GatewayError, ImageError, InvalidRequest
+from visiongate.errors import GatewayError, InvalidRequest
+from visiongate.images import too_many_images
 from visiongate.service.routing import (
     CREDENTIALS,
     FALLBACK,
@@ -119,14 +120,9 @@ class Attempts:
                 code="unsupported_content",
                 param="messages",
             )
-        limit = model.image.max_images
-        if count and limit and count > limit:
-            return ImageError(
-                f"{model.id} accepts at most {limit} image(s) per request and this request "
-                f"has {count}; send fewer images.",
-                code="too_many_images",
-                param="messages",
-            )
+        too_many = too_many_images(self.request.images, model) if count else None
+        if too_many is not None:
+            return too_many
         try:
             candidate.provider.check(self.request, model)
         except InvalidRequest as exc:
