@@ -6,10 +6,15 @@ one target) and ``pair`` (a ``[routes."pair"]`` of ``gpt-4o`` and ``gpt-4o@b``, 
 then the other for ``--duration`` seconds, in alternating order round after round, so a
 machine whose speed drifts moves both alike; each point is the gateway's CPU time (its
 process tree, psutil) divided by the requests wrk completed. The report is the median
-per-request CPU of each and their ratio.
+per-request CPU of each, their ratio, and the median of the ratios within each round (the
+two runs of a round are next to each other in time, so that one drifts least).
+
+``--prepare`` measures instead, in this process and without HTTP, what the service's
+``prepare`` costs for each (route, plan, capability check, admission): the part of a
+request where a route differs from a direct model, with none of the noise of the rest.
 
     .venv/bin/python bench/routes.py [--rounds 6] [--duration 5] [--concurrency 8]
-                                     [--scenario text|image_b64]
+                                     [--scenario text|image_b64] [--prepare]
 
 Nothing asserts a timing; the numbers go in docs/routing.md.
 """
@@ -67,7 +72,13 @@ def main() -> None:
     ap.add_argument("--scenario", choices=("text", "image_b64"), default="text")
     ap.add_argument("--upstream-port", type=int, default=18181)
     ap.add_argument("--port", type=int, default=18182)
+    ap.add_argument("--prepare", action="store_true", help="in process: prepare() only")
     a = ap.parse_args()
+    if a.prepare:
+        import asyncio
+
+        asyncio.run(_prepare_cost(a.rounds))
+        return
     ensure_wrk()
     pin = can_pin()
     gateway_cores, side_cores = ("0", "1") if pin else (None, None)
@@ -125,6 +136,7 @@ def main() -> None:
                     flush=True,
                 )
         direct, route = statistics.median(points["direct"]), statistics.median(points["route"])
+        paired = [r / d for r, d in zip(points["route"], points["direct"], strict=True)]
         summary = {
             "scenario": a.scenario,
             "rounds": a.rounds,
@@ -136,6 +148,7 @@ def main() -> None:
             "direct_median_us": round(direct, 1),
             "route_median_us": round(route, 1),
             "route_over_direct": round(route / direct, 4),
+            "route_over_direct_per_round_median": round(statistics.median(paired), 4),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         print(json.dumps(summary, indent=2))
@@ -147,6 +160,45 @@ def main() -> None:
     finally:
         for proc in reversed(procs):
             proc.stop()
+
+
+async def _prepare_cost(rounds: int, n: int = 20_000) -> None:
+    """Per-request CPU of parsing a text request and ``ChatService.prepare`` for the direct
+    model and the route, alternating, in this process (no provider is called)."""
+    import tomllib
+
+    from visiongate.api.chat.parse import parse_chat_request
+    from visiongate.core.outcome import Outcome
+    from visiongate.runtime import Runtime
+    from visiongate.settings import Settings
+
+    overrides = tomllib.loads(_CONFIG.format(upstream="http://127.0.0.1:9"))
+    settings = Settings(
+        data_dir=tempfile.mkdtemp(prefix="vg-bench-prepare-"),
+        api_keys=["sk-bench"],
+        catalog_overrides=overrides,
+    )
+    runtime = Runtime(settings, {"OPENAI_API_KEY": "sk-fake-openai"})
+    await runtime.start()
+    try:
+        principal = await runtime.accounts.authenticate("Bearer sk-bench")
+        bodies = {"direct": "gpt-4o", "route": "pair"}
+        cost: dict[str, list[float]] = {"direct": [], "route": []}
+        for r in range(rounds):
+            for name in ("direct", "route") if r % 2 == 0 else ("route", "direct"):
+                started = time.process_time()
+                for _ in range(n):
+                    request = parse_chat_request(json.loads(_body(bodies[name], "text")))
+                    prepared = await runtime.service.prepare(
+                        request, principal, Outcome(request_id="bench")
+                    )
+                    prepared.headers()
+                cost[name].append((time.process_time() - started) / n * 1e6)
+        for name, values in cost.items():
+            shown = " ".join(f"{v:.1f}" for v in values)
+            print(f"{name:6} median {statistics.median(values):.1f} us ({shown})")
+    finally:
+        await runtime.close()
 
 
 if __name__ == "__main__":
