@@ -99,7 +99,12 @@ class Attempts:
             fallbacks_only = False
             if candidate is None:
                 raise self._exhausted()
-            refusal = await self._fit(candidate)
+            try:
+                refusal = await self._fit(candidate)
+            except GatewayError as exc:
+                if not self.calls:
+                    raise  # the request's own fault (an image that cannot be fetched, ...)
+                refusal = exc  # failing over: this one cannot take it, the primary's error stands
             if refusal is None:
                 self.candidate = candidate
                 retries = candidate.route.retries

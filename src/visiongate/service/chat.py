@@ -164,6 +164,9 @@ class ChatService:
                     await attempts.ended(ok=False)
                     await attempts.failed(exc)
                     continue
+                except BaseException:
+                    await attempts.ended(ok=False)
+                    raise
                 await attempts.ended(ok=True)
                 break
         except BaseException:
@@ -201,6 +204,10 @@ class ChatService:
                 await attempts.ended(ok=False)
                 await attempts.failed(exc)
                 continue
+            except BaseException:
+                await deltas.aclose()  # type: ignore[attr-defined]
+                await attempts.ended(ok=False)
+                raise
             await attempts.ended(ok=True)
             attempts.succeeded()
             return deltas, first
