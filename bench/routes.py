@@ -12,9 +12,11 @@ two runs of a round are next to each other in time, so that one drifts least).
 ``--prepare`` measures instead, in this process and without HTTP, what the service's
 ``prepare`` costs for each (route, plan, capability check, admission): the part of a
 request where a route differs from a direct model, with none of the noise of the rest.
+``--asgi`` drives the whole gateway in this process through its ASGI entry point (8
+requests at a time, the fake upstream over real sockets): everything but uvicorn and wrk.
 
     .venv/bin/python bench/routes.py [--rounds 6] [--duration 5] [--concurrency 8]
-                                     [--scenario text|image_b64] [--prepare]
+                                     [--scenario text|image_b64] [--prepare | --asgi]
 
 Nothing asserts a timing; the numbers go in docs/routing.md.
 """
@@ -73,11 +75,15 @@ def main() -> None:
     ap.add_argument("--upstream-port", type=int, default=18181)
     ap.add_argument("--port", type=int, default=18182)
     ap.add_argument("--prepare", action="store_true", help="in process: prepare() only")
+    ap.add_argument("--asgi", action="store_true", help="in process: the whole ASGI path")
     a = ap.parse_args()
     if a.prepare:
         import asyncio
 
         asyncio.run(_prepare_cost(a.rounds))
+        return
+    if a.asgi:
+        _asgi_cost(a)
         return
     ensure_wrk()
     pin = can_pin()
@@ -197,6 +203,75 @@ async def _prepare_cost(rounds: int, n: int = 20_000) -> None:
         for name, values in cost.items():
             shown = " ".join(f"{v:.1f}" for v in values)
             print(f"{name:6} median {statistics.median(values):.1f} us ({shown})")
+    finally:
+        await runtime.close()
+
+
+def _asgi_cost(a: argparse.Namespace, n: int = 3000) -> None:
+    """Per-request CPU of this process serving ``n`` requests of each through the
+    gateway's ASGI callable, alternating, against the fake upstream in another process."""
+    import asyncio
+    import tomllib
+
+    from visiongate.app import Gateway
+    from visiongate.settings import Settings
+
+    run_dir = tempfile.mkdtemp(prefix="vg-bench-asgi-")
+    upstream_url = f"http://127.0.0.1:{a.upstream_port}"
+    argv = [sys.executable, os.path.join(_HERE, "upstream.py"), "--port", str(a.upstream_port)]
+    upstream = Proc("upstream", argv, os.path.join(run_dir, "up.log"))
+    try:
+        if wait_port(a.upstream_port, upstream, 15) is None:
+            raise SystemExit(f"upstream did not start: {upstream.log_tail()}")
+        os.environ.update(OPENAI_API_KEY="sk-fake-openai", OPENAI_BASE_URL=f"{upstream_url}/v1")
+        settings = Settings(
+            data_dir=run_dir,
+            api_keys=["sk-bench"],
+            catalog_overrides=tomllib.loads(_CONFIG.format(upstream=upstream_url)),
+        )
+        asyncio.run(_drive(Gateway(settings), a, n))
+    finally:
+        upstream.stop()
+
+
+async def _drive(gateway: object, a: argparse.Namespace, n: int) -> None:
+    import asyncio
+
+    async def one(body: bytes) -> None:
+        sent: list[dict[str, object]] = []
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, object]:
+            if messages:
+                return messages.pop()
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        headers = [(b"authorization", b"Bearer sk-bench"), (b"content-length", b"%d" % len(body))]
+        scope = {"type": "http", "path": "/v1/chat/completions", "method": "POST"}
+        await gateway({**scope, "headers": headers}, receive, send)  # type: ignore[operator]
+        if sent[0].get("status") != 200:
+            raise SystemExit(f"answer {sent}")
+
+    runtime = gateway.runtime  # type: ignore[attr-defined]
+    await runtime.start()
+    try:
+        bodies = {"direct": _body("gpt-4o", a.scenario), "route": _body("pair", a.scenario)}
+        cost: dict[str, list[float]] = {"direct": [], "route": []}
+        for r in range(a.rounds):
+            for name in ("direct", "route") if r % 2 == 0 else ("route", "direct"):
+                started = time.process_time()
+                for _ in range(n // 8):
+                    await asyncio.gather(*(one(bodies[name]) for _ in range(8)))
+                cost[name].append((time.process_time() - started) / n * 1e6)
+        for name, values in cost.items():
+            shown = " ".join(f"{v:.1f}" for v in values)
+            print(f"{name:6} median {statistics.median(values):.1f} us ({shown})")
+        paired = [r / d for r, d in zip(cost["route"], cost["direct"], strict=True)]
+        print(f"route/direct per round, median {statistics.median(paired):.4f}")
     finally:
         await runtime.close()
 
