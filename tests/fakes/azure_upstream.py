@@ -20,11 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from tests.fakes.openai_checks import Refused, RequestChecker
-from tests.fakes.openai_upstream import FakeOpenAI, Received, _directives
+from tests.fakes.openai_upstream import FakeOpenAI, _directives
 
 __all__ = ["FakeAzure"]
 
@@ -53,14 +52,7 @@ class FakeAzure(FakeOpenAI):
         return app
 
     async def _azure(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
-        record = body if isinstance(body, dict) else {}
-        self.requests.append(Received(request.path, headers, record))
+        raw, headers, body = await self._receive(request)
         refusal = self._check_auth_azure(headers)
         if refusal is not None:
             return refusal

@@ -132,7 +132,9 @@ class FakeOpenAI:
     def last(self) -> Received:
         return self.requests[-1]
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _receive(self, request: web.Request) -> tuple[bytes, dict[str, str], Any]:
+        """The raw body, the headers (lower-case names) and the parsed body (None when it
+        is not JSON), recorded in :attr:`requests`."""
         raw = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
@@ -141,6 +143,10 @@ class FakeOpenAI:
             body = None
         record = body if isinstance(body, dict) else {}
         self.requests.append(Received(request.path, headers, record))
+        return raw, headers, body
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw, headers, body = await self._receive(request)
         try:
             self._check_auth(headers)
             self._check_path(request.path)

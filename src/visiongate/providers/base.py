@@ -188,13 +188,49 @@ def map_upstream_status(
     The error keeps ``status`` as ``upstream_status`` and the ``retry-after`` hint in
     seconds as ``retry_after_s`` for the routing policy.
     """
-    error = _map_status(provider, status, message, model, headers, upstream_code)
+    text = (
+        f"{provider} returned HTTP {status}: {message}"
+        if message
+        else f"{provider} returned HTTP {status}"
+    )
+    hint = (headers or {}).get("retry-after")
+    error: GatewayError
+    if status == 404 and model is not None:
+        if model.retired:
+            successor = f"; its successor is {model.successor}" if model.successor else ""
+            error = ModelNotFound(
+                f"{model.id} was retired by {provider} on {model.retired}{successor}. "
+                "Set VISIONGATE_FOLLOW_SUCCESSORS=1 (follow_successors = true in the config "
+                f"file) to route retired models to their successors. Upstream said: {message}",
+                param="model",
+            )
+        else:
+            error = ModelNotFound(
+                f"{provider} does not know model {model.upstream!r}: {message}", param="model"
+            )
+    elif status == 429:
+        retry = _whole_seconds(hint)
+        error = RateLimited(text, headers={"Retry-After": retry} if retry else None)
+    elif status in (401, 402, 403):
+        error = UpstreamError(
+            f"{provider} refused the gateway's credentials or account (HTTP {status}); the "
+            f"operator must check the provider key and its credits. Upstream said: {message}",
+        )
+    elif status == 413:
+        error = InvalidRequest(text, code="request_too_large", status=413)
+    elif 400 <= status < 500:
+        error = InvalidRequest(text, code=upstream_code or "upstream_invalid_request", status=400)
+    elif status == 504:
+        error = UpstreamTimeout(text)
+    else:
+        error = UpstreamError(text)
     error.upstream_status = status
-    error.retry_after_s = _seconds((headers or {}).get("retry-after"))
+    error.retry_after_s = _seconds(hint)
     return error
 
 
 def _seconds(value: str | None) -> float | None:
+    """A Retry-After value in seconds for the backoff; None for none or an HTTP date."""
     if not value:
         return None
     try:
@@ -202,52 +238,6 @@ def _seconds(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _map_status(
-    provider: str,
-    status: int,
-    message: str,
-    model: ModelEntry | None = None,
-    headers: Mapping[str, str] | None = None,
-    upstream_code: str | None = None,
-) -> GatewayError:
-    text = (
-        f"{provider} returned HTTP {status}: {message}"
-        if message
-        else f"{provider} returned HTTP {status}"
-    )
-    if status == 404 and model is not None:
-        if model.retired:
-            successor = f"; its successor is {model.successor}" if model.successor else ""
-            return ModelNotFound(
-                f"{model.id} was retired by {provider} on {model.retired}{successor}. "
-                "Set VISIONGATE_FOLLOW_SUCCESSORS=1 (follow_successors = true in the config "
-                f"file) to route retired models to their successors. Upstream said: {message}",
-                param="model",
-            )
-        return ModelNotFound(
-            f"{provider} does not know model {model.upstream!r}: {message}", param="model"
-        )
-    if status == 429:
-        retry = _whole_seconds((headers or {}).get("retry-after"))
-        return RateLimited(text, headers={"Retry-After": retry} if retry else None)
-    if status in (401, 402, 403):
-        return UpstreamError(
-            f"{provider} refused the gateway's credentials or account (HTTP {status}); the "
-            f"operator must check the provider key and its credits. Upstream said: {message}",
-        )
-    if status == 413:
-        return InvalidRequest(text, code="request_too_large", status=413)
-    if 400 <= status < 500:
-        return InvalidRequest(
-            text,
-            code=upstream_code or "upstream_invalid_request",
-            status=400,
-        )
-    if status == 504:
-        return UpstreamTimeout(text)
-    return UpstreamError(text)
 
 
 def _whole_seconds(value: str | None) -> str | None:
