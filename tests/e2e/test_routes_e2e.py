@@ -314,6 +314,29 @@ def test_per_request_fallbacks_obey_the_key_allowlist(r: Routes) -> None:
     assert routed.status_code == 200, routed.text
 
 
+def test_per_request_fallbacks_through_the_responses_and_messages_surfaces(r: Routes) -> None:
+    r.fakes["down"].fail_status = 502
+    response = r.gateway.client().responses.with_raw_response.create(
+        model="m-down", input="Hello", extra_body={"fallbacks": ["m-two"]}
+    )
+    assert response.headers["x-visiongate-provider"] == "two"
+    assert response.parse().model == "m-down"
+    message = requests.post(
+        f"{r.gateway.root}/v1/messages",
+        json={
+            "model": "m-down",
+            "max_tokens": 20,
+            "messages": [{"role": "user", "content": "Hello"}],
+            "fallbacks": ["m-two"],
+        },
+        headers={"x-api-key": r.gateway.api_key},
+        timeout=60,
+    )
+    assert message.status_code == 200, message.text
+    assert message.headers["x-visiongate-provider"] == "two"
+    assert message.json()["model"] == "m-down"
+
+
 def test_models_lists_routes_with_targets_and_fallbacks(r: Routes) -> None:
     listed = r.gateway.client().models.list()
     cards = {m.id: m.model_dump() for m in listed.data}

@@ -6,7 +6,9 @@ from typing import Any
 
 from visiongate.errors import InvalidRequest
 
-__all__ = ["bad", "boolean", "integer", "number", "string"]
+__all__ = ["bad", "boolean", "fallbacks", "integer", "number", "string"]
+
+_MAX_FALLBACKS = 8  # a request's own fallbacks (beyond its route's)
 
 
 def bad(message: str, param: str | None, code: str = "invalid_request_error") -> InvalidRequest:
@@ -49,3 +51,21 @@ def boolean(value: Any, param: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise bad(f"'{param}' must be true or false.", param)
+
+
+def fallbacks(value: Any) -> list[str] | None:
+    """The request's own fallbacks (a visiongate extension, ``extra_body`` in the SDKs):
+    model or route names tried after the route's, each checked against the key's allowlist
+    by the service."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) > _MAX_FALLBACKS
+        or not all(isinstance(v, str) and v for v in value)
+    ):
+        raise bad(
+            f"'fallbacks' must be a list of at most {_MAX_FALLBACKS} model or route names.",
+            "fallbacks",
+        )
+    return value or None

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from visiongate.api.fields import bad as _bad
+from visiongate.api.fields import fallbacks
 from visiongate.api.fields import integer as _integer
 from visiongate.api.fields import number as _number
 from visiongate.core.messages import (
@@ -281,26 +282,5 @@ def parse_chat_request(data: dict[str, Any]) -> ChatRequest:
         user=user,
         presence_penalty=_number(data, "presence_penalty", -2, 2),
         frequency_penalty=_number(data, "frequency_penalty", -2, 2),
-        fallbacks=_fallbacks(data.get("fallbacks")),
+        fallbacks=fallbacks(data.get("fallbacks")),
     )
-
-
-_MAX_FALLBACKS = 8
-
-
-def _fallbacks(value: Any) -> list[str] | None:
-    """The request's own fallbacks (a visiongate extension, ``extra_body`` in the SDKs):
-    model or route names tried after the route's, each checked against the key's allowlist
-    by the service."""
-    if value is None:
-        return None
-    if (
-        not isinstance(value, list)
-        or len(value) > _MAX_FALLBACKS
-        or not all(isinstance(v, str) and v for v in value)
-    ):
-        raise _bad(
-            f"'fallbacks' must be a list of at most {_MAX_FALLBACKS} model or route names.",
-            "fallbacks",
-        )
-    return value or None

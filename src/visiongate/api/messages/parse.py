@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from visiongate.api.fields import bad, boolean, integer, number, string
+from visiongate.api.fields import bad, boolean, fallbacks, integer, number, string
 from visiongate.core.messages import (
     ChatRequest,
     ImagePart,
@@ -45,6 +45,7 @@ _HANDLED = frozenset(
         "tool_choice",
         "metadata",
         "stream",
+        "fallbacks",  # a visiongate extension: the request's own fallbacks
     }
 )
 _IGNORED = frozenset({"service_tier"})  # a billing preference, no effect on the answer
@@ -362,4 +363,5 @@ def parse_messages_request(data: dict[str, Any], *, counting: bool = False) -> C
         tool_choice=choice,
         parallel_tool_calls=parallel,
         user=user,
+        fallbacks=fallbacks(data.get("fallbacks")),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from visiongate.api.fields import bad, boolean, integer, number, string
+from visiongate.api.fields import bad, boolean, fallbacks, integer, number, string
 from visiongate.core.messages import (
     ChatRequest,
     ImagePart,
@@ -56,6 +56,7 @@ _HANDLED = frozenset(
         "text",
         "user",
         "stream",
+        "fallbacks",  # a visiongate extension: the request's own fallbacks
     }
 )
 # What to send instead, for the parameters a stateless gateway cannot honour.
@@ -366,5 +367,6 @@ def parse_responses_request(data: dict[str, Any]) -> ChatRequest:
         tool_choice=_tool_choice(data.get("tool_choice")),
         parallel_tool_calls=boolean(data.get("parallel_tool_calls"), "parallel_tool_calls"),
         user=string(data.get("user"), "user"),
+        fallbacks=fallbacks(data.get("fallbacks")),
         echo=echo,
     )
