@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "DocumentError",
     "GatewayError",
     "ImageError",
     "InvalidRequest",
@@ -77,6 +78,13 @@ class ImageError(InvalidRequest):
     """A problem with one image; ``code`` says which (invalid_image, image_fetch_failed, ...)."""
 
     default_code = "invalid_image"
+
+
+class DocumentError(InvalidRequest):
+    """A problem with one document; ``code`` says which (invalid_document,
+    document_too_large, unsupported_content, ...)."""
+
+    default_code = "invalid_document"
 
 
 class RequestTooLarge(GatewayError):

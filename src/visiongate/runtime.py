@@ -11,6 +11,7 @@ import logging
 
 from visiongate.accounting import Accounts
 from visiongate.core.catalog import Catalog, load_catalog, merge_tables
+from visiongate.documents import DocumentPipeline
 from visiongate.images import ImagePipeline
 from visiongate.local.registry import local_model_overrides
 from visiongate.observability.metrics import Metrics
@@ -53,11 +54,19 @@ class Runtime:
         for name, provider in self.providers.items():
             provider.serve([m for m in self.catalog.models.values() if m.provider == name])
         self.images = ImagePipeline(settings)
+        self.documents = DocumentPipeline(settings, self.images)
         self.accounts = Accounts(settings)
         self.metrics = Metrics()
         cooldowns, load = _routing_state(settings)
         self.service = ChatService(
-            settings, self.catalog, self.providers, self.images, self.accounts, cooldowns, load
+            settings,
+            self.catalog,
+            self.providers,
+            self.images,
+            self.accounts,
+            cooldowns,
+            load,
+            documents=self.documents,
         )
         self.metrics.track_deployments(cooldowns.states)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, field_validator
@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     image_cache_ttl: float = 600.0
     fit_cache_bytes: int = 64 * 1024 * 1024
     fetch_passthrough_urls: bool = False
+
+    # documents (PDFs): where they go native or rendered, and their bounds
+    documents: Literal["auto", "native", "render"] = "auto"
+    max_document_bytes: int = 32 * 1024 * 1024
+    max_document_pages: int = 100
+    document_render_timeout: float = 30.0
 
     # upstreams
     upstream_timeout: float = 600.0

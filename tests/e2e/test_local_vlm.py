@@ -389,3 +389,34 @@ def test_the_responses_and_messages_surfaces_reach_the_local_vlm(
     )
     assert message.content[0].text == text and message.stop_reason == "max_tokens"
     assert message.usage.input_tokens == prompt_tokens and message.usage.output_tokens == 10
+
+
+def test_a_pdf_reaches_a_local_vlm_as_its_rendered_pages(
+    vlm_gateway: GatewayProcess, reference: Any
+) -> None:
+    import base64
+
+    from tests.support.pdfs import text_pdf
+    from visiongate.documents.pdfium import Job, RenderTarget, read_pdf
+
+    document = text_pdf(["Invoice 4711"], ["Total 120 EUR"])
+    file_data = "data:application/pdf;base64," + base64.b64encode(document).decode()
+    content = [
+        {"type": "text", "text": "What is the total?"},
+        {"type": "file", "file": {"file_data": file_data, "filename": "inv.pdf", "pages": "2"}},
+    ]
+    resp = vlm_gateway.client().chat.completions.create(
+        model="local/tiny", messages=[{"role": "user", "content": content}], max_tokens=8
+    )
+    # The page as the gateway draws it for the local profile (2048 px edge, 200 dpi cap).
+    target = RenderTarget(max_edge=2048)
+    (page,) = read_pdf(Job(document, "render", ((2, 2),), target, 100, 100_000_000)).pages
+    assert page.image is not None
+    expected = [
+        content[0],
+        {"type": "image"},
+        {"type": "text", "text": "Text of page 2 of inv.pdf:\nTotal 120 EUR"},
+    ]
+    prompt_tokens, text = _expected(reference, expected, [page.image], 8)
+    assert resp.usage.prompt_tokens == prompt_tokens
+    assert resp.choices[0].message.content == text

@@ -485,6 +485,10 @@ def _check_block(
         if role != "user":
             return [f"{where}: images are only allowed in user turns"]
         return _check_image(where, block.get("source"), images)
+    if kind == "document":
+        if role != "user":
+            return [f"{where}: documents are only allowed in user turns"]
+        return _check_document(where, block.get("source"))
     if kind == "tool_use":
         if role != "assistant" or not block.get("id") or not isinstance(block.get("input"), dict):
             return [f"{where}: tool_use needs an assistant turn, an id and an object input"]
@@ -527,6 +531,22 @@ def count_cache_breakpoints(body: dict[str, Any]) -> int:
             inner = block.get("content") if isinstance(block, dict) else None
             blocks += inner if isinstance(inner, list) else []
     return sum(1 for b in blocks if isinstance(b, dict) and "cache_control" in b)
+
+
+def _check_document(where: str, source: Any) -> list[str]:
+    """A PDF document block: a URL, or base64 whose bytes are a PDF."""
+    if not isinstance(source, dict):
+        return [f"{where}.source: field required"]
+    if source.get("type") == "url":
+        url = source.get("url")
+        ok = isinstance(url, str) and url.startswith(("http://", "https://"))
+        return [] if ok else [f"{where}.source.url: must be an http(s) URL"]
+    if source.get("type") != "base64" or source.get("media_type") != "application/pdf":
+        return [f"{where}.source: must be base64 with media_type application/pdf"]
+    raw = decode_b64(source.get("data"))
+    if raw is None:
+        return [f"{where}.source.data: invalid base64 data"]
+    return [] if raw.startswith(b"%PDF-") else [f"{where}: The PDF specified was not valid."]
 
 
 def _check_image(where: str, source: Any, images: list[ImageSeen]) -> list[str]:

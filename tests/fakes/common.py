@@ -60,7 +60,9 @@ def strip_directives(text: str) -> str:
 
 
 def sniff(data: bytes) -> str | None:
-    """The image media type from magic numbers, or None."""
+    """The image (or PDF) media type from magic numbers, or None."""
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
     if data.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):

@@ -48,7 +48,9 @@ from tests.fakes.common import (
 
 __all__ = ["GeminiFake", "check_generate_request"]
 
-MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+MIME_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif", "application/pdf"}
+)
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 MAX_STOP_SEQUENCES = 5
 TOP_LEVEL = {

@@ -118,6 +118,9 @@ class RequestChecker:
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "text" and isinstance(part.get("text"), str):
                 continue
+            if kind == "file" and self.fake.accept_files and role == "user":
+                self.file(part.get("file"), f"{at}.file")
+                continue
             if kind != "image_url":
                 raise Refused(400, f"Invalid content part at {at}", at)
             if role != "user":
@@ -155,6 +158,23 @@ class RequestChecker:
                 400, f"The image is not a valid {match['mime']} (its bytes say {sniffed})", at
             )
         self.image_bytes += len(data)
+
+    @staticmethod
+    def file(spec: Any, at: str) -> None:
+        """OpenAI's ``file`` part: a PDF as ``file_data`` with its ``filename``."""
+        if not isinstance(spec, dict) or not isinstance(spec.get("file_data"), str):
+            raise Refused(400, "file.file_data is required", f"{at}.file_data")
+        if not isinstance(spec.get("filename"), str):
+            raise Refused(400, "file.filename is required with file_data", f"{at}.filename")
+        match = _DATA_URL.match(spec["file_data"])
+        if match is None or match["mime"] != "application/pdf":
+            raise Refused(400, "Invalid file data: expected a base64 PDF", f"{at}.file_data")
+        try:
+            data = pybase64.b64decode(match["b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise Refused(400, "Invalid base64 file data", f"{at}.file_data") from None
+        if not data.startswith(b"%PDF-"):
+            raise Refused(400, "Invalid file data: the file is not a PDF", f"{at}.file_data")
 
     @staticmethod
     def tool_calls(calls: Any, where: str) -> None:

@@ -87,6 +87,17 @@ class Received:
             if part.get("type") == "image_url"
         ]
 
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        """The ``file`` objects of the request's file parts, as sent."""
+        return [
+            part["file"]
+            for message in self.body.get("messages", ())
+            if isinstance(message.get("content"), list)
+            for part in message["content"]
+            if part.get("type") == "file"
+        ]
+
 
 @dataclass
 class FakeOpenAI:
@@ -101,6 +112,7 @@ class FakeOpenAI:
     minimax_done: bool = False
     sse_comments: bool = False
     accept_developer_role: bool = True
+    accept_files: bool = False  # PDF ``file`` parts (OpenAI reads them; most hosts do not)
     check_images: bool = True
     max_images: int | None = None
     max_image_bytes: int = 20_000_000

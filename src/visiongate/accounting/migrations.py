@@ -106,10 +106,21 @@ def _v3_routing(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE usage ADD COLUMN {column}"))
 
 
+def _v4_documents(conn: sa.Connection) -> None:
+    """Usage records count documents, their pages and bytes (PDF input)."""
+    for name, kind in (
+        ("documents", "INTEGER"),
+        ("document_pages", "INTEGER"),
+        ("document_bytes", "BIGINT"),
+    ):
+        conn.execute(sa.text(f"ALTER TABLE usage ADD COLUMN {name} {kind} NOT NULL DEFAULT 0"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "api keys and usage records", _v1_initial),
     Migration(2, "usage records name the surface (endpoint)", _v2_usage_endpoint),
     Migration(3, "usage: serving deployment, upstream calls, fallback taken", _v3_routing),
+    Migration(4, "document counts in usage records", _v4_documents),
 )
 LATEST = MIGRATIONS[-1].version
 

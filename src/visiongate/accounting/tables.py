@@ -69,6 +69,9 @@ usage = sa.Table(
     sa.Column("deployment", sa.String(200), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("fallback", sa.String(200), nullable=True),
+    sa.Column("documents", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("document_pages", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("document_bytes", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_usage_created_at", "created_at"),
     sa.Index("ix_usage_key_created", "key_id", "created_at"),
 )

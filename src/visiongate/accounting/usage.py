@@ -59,6 +59,9 @@ class UsageRecord:
     deployment: str | None = None  # the catalog model that served (a route's target)
     attempts: int = 0  # upstream calls made
     fallback: str | None = None  # the fallback that served, if one did
+    documents: int = 0  # PDFs in the request
+    document_pages: int = 0  # their pages sent (natively or as images)
+    document_bytes: int = 0  # their bytes as received
     created_at: float = 0.0  # epoch seconds; 0 means "when recorded"
 
 

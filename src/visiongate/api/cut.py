@@ -7,7 +7,8 @@ needs none of that: it is ASCII that the image pipeline validates itself and, wh
 image needs no change, goes upstream byte for byte. So a large body's ``"data:...``
 strings are found with ``bytes.find`` (memchr speed), copied out as bytes, replaced by a
 short token, and the small rest is parsed. Each token is then swapped back for its bytes
-where the request says ``image_url.url``; ``ImagePart.url`` carries them as ``bytes``.
+where the request says ``image_url.url`` (or a PDF's ``file_data``); ``ImagePart.url`` and
+``DocumentPart.url`` carry them as ``bytes``.
 
 Each surface says where its images' base64 sits (:class:`Cut`): Chat Completions and the
 Responses API carry data URLs (found by their ``"data:`` opening), the Messages API bare
@@ -111,12 +112,16 @@ def _items(data: Any, key: str) -> Iterator[dict[str, Any]]:
 
 
 def chat_image_places(data: Any) -> Iterator[tuple[dict[str, Any], str]]:
-    """``messages[*].content[*].image_url(.url)``."""
+    """``messages[*].content[*].image_url(.url)``, and a file part's ``file.file_data``
+    (a PDF's data URL, ``DocumentPart.url``)."""
     for message in _items(data, "messages"):
         for item in _items(message, "content"):
-            if item.get("type") == "image_url":
+            kind = item.get("type")
+            if kind == "image_url":
                 spec = item.get("image_url")
                 yield (spec, "url") if isinstance(spec, dict) else (item, "image_url")
+            elif kind == "file" and isinstance(item.get("file"), dict):
+                yield item["file"], "file_data"
 
 
 @dataclass(frozen=True, slots=True)

@@ -396,6 +396,9 @@ class Endpoint:
                 deployment=outcome.deployment,
                 attempts=outcome.attempts,
                 fallback=outcome.fallback,
+                documents=outcome.documents,
+                document_pages=outcome.document_pages,
+                document_bytes=outcome.document_bytes,
                 created_at=outcome.created,
             )
         )

@@ -48,6 +48,8 @@ class ImageLimits:
     token_formula: str = "none"
     tile_base: int = 0
     tile_tokens: int = 0
+    # The provider's published tokens per PDF page it reads itself (0: none published).
+    pdf_page_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

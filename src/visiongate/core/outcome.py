@@ -31,6 +31,9 @@ class Outcome:
     image_seconds: float = 0.0
     fetched_bytes: int = 0
     cache_hits: int = 0
+    documents: int = 0
+    document_pages: int = 0
+    document_bytes: int = 0
     upstream_seconds: float = 0.0
     first_token_at: float | None = None
     cost_usd: float = 0.0

@@ -283,18 +283,20 @@ class ImageFetcher:
             raise BlockedAddress(host)
         return [host]
 
-    async def fetch(self, url: str, param: str) -> bytes:
+    async def fetch(self, url: str, param: str, max_bytes: int | None = None) -> bytes:
         """The body of ``url``, following redirects; raises ImageError.
 
         Codes: ``invalid_image_url``, ``image_url_blocked``, ``image_fetch_failed``
         (unreachable, non-2xx, timeout, redirect loop or too many redirects) and
-        ``image_too_large``.
+        ``image_too_large`` (past ``max_bytes``, by default ``max_image_bytes``; the
+        document pipeline fetches PDFs with its own cap).
         """
         target = parse_http_url(url, param)
         timeout = self._settings.image_fetch_timeout
+        cap = max_bytes if max_bytes is not None else self._settings.max_image_bytes
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(target, param)
+                return await self._follow(target, param, cap)
         except TimeoutError:
             raise _failed(param, target, f"it did not arrive within {timeout:g} s") from None
         except BlockedAddress as exc:
@@ -302,18 +304,17 @@ class ImageFetcher:
         except UnresolvedHost:
             raise _failed(param, target, "its host name does not resolve") from None
         except BodyTooLarge:
-            raise _too_large(param, self._settings.max_image_bytes) from None
+            raise _too_large(param, cap) from None
         except TransportError as exc:
             why = str(exc) if str(exc).startswith("TLS") else "its host refused or dropped it"
             raise _failed(param, target, why) from None
         except ValueError:  # a URL the client cannot address (checked by parse_http_url)
             raise _bad_url(param, "it is not a valid URL") from None
 
-    async def _follow(self, target: URL, param: str) -> bytes:
+    async def _follow(self, target: URL, param: str, cap: int) -> bytes:
         seen = {target}
         for _ in range(self._settings.max_image_redirects + 1):
             self._check_literal(target, param)
-            cap = self._settings.max_image_bytes
             response = await self._client.get(str(target), _HEADERS, max_body=cap)
             try:
                 if response.status in _REDIRECTS:
@@ -324,7 +325,7 @@ class ImageFetcher:
                     continue
                 if not 200 <= response.status < 300:
                     raise _failed(param, target, f"its server answered HTTP {response.status}")
-                return await self._read(response, param)
+                return await self._read(response, param, cap)
             finally:
                 # A redirect's or an error's body is not read: its connection is dropped
                 # rather than parked half-read (a no-op after a whole read).
@@ -360,10 +361,9 @@ class ImageFetcher:
         if not self._policy.admits(host, ip):
             raise _blocked(param, host, literal=True)
 
-    async def _read(self, response: Response, param: str) -> bytes:
-        """The body; the client itself stops at ``max_image_bytes`` (``BodyTooLarge``,
-        after decoding), so only a declared length over it is checked here, up front."""
-        cap = self._settings.max_image_bytes
+    async def _read(self, response: Response, param: str, cap: int) -> bytes:
+        """The body; the client itself stops at ``cap`` (``BodyTooLarge``, after
+        decoding), so only a declared length over it is checked here, up front."""
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise _too_large(param, cap)

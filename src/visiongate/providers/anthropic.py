@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -281,6 +281,9 @@ class AnthropicProvider(HttpProvider):
     """Serves catalog models whose provider has ``kind = "anthropic"``."""
 
     accepts_top_k = True
+
+    def pdf_form(self, model: ModelEntry) -> Literal["native", "text"] | None:
+        return "native"
 
     def check(self, request: ChatRequest, model: ModelEntry) -> None:
         super().check(request, model)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from visiongate.core.messages import ImagePart, Message, TextPart, ThinkingPart
+from visiongate.core.messages import DocumentPart, ImagePart, Message, TextPart, ThinkingPart
 from visiongate.errors import GatewayError, InvalidRequest
 from visiongate.providers.body import payload_text
 from visiongate.providers.conversation import check_turns, tool_arguments
@@ -158,6 +158,8 @@ def _content_blocks(message: Message, model: ModelEntry) -> list[dict[str, Any]]
                 )
             case ThinkingPart(redacted=data):
                 blocks.append({"type": "redacted_thinking", "data": data})
+            case DocumentPart():
+                blocks.append(_cached(_document_block(part), part.cache_control))
     return blocks
 
 
@@ -166,6 +168,18 @@ def _cached(block: dict[str, Any], cache_control: dict[str, Any] | None) -> dict
     if cache_control is not None:
         block["cache_control"] = cache_control
     return block
+
+
+def _document_block(part: DocumentPart) -> dict[str, Any]:
+    """A PDF as a ``document`` block with a base64 source."""
+    if not part.native or part.data is None:
+        raise GatewayError(f"document {part.param} reached the Anthropic adapter without its PDF")
+    source = {
+        "type": "base64",
+        "media_type": "application/pdf",
+        "data": payload_text(part.base64()),
+    }
+    return {"type": "document", "source": source}
 
 
 def _image_block(part: ImagePart, model: ModelEntry) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import orjson
 
@@ -76,6 +76,13 @@ class Provider(ABC):
         that knows more than its credentials (a local engine's load state) says it here,
         so the edge needs no knowledge of provider kinds."""
         return {}
+
+    def pdf_form(self, model: ModelEntry) -> Literal["native", "text"] | None:
+        """How this provider's API can take a PDF for ``model``: ``"native"`` when its
+        wire format has a PDF block (the catalog then decides whether the model gets it),
+        ``"text"`` when it reads pages itself (text layer, else the page image), None when
+        pages must be rendered to images (documents/ingest.py)."""
+        return None
 
     def check(self, request: ChatRequest, model: ModelEntry) -> None:
         """Refuse, before any image work, what this provider cannot honour.

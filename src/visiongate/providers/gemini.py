@@ -23,7 +23,7 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import orjson
@@ -260,6 +260,9 @@ class GeminiProvider(HttpProvider):
     """Serves catalog models whose provider has ``kind = "google"``."""
 
     accepts_top_k = True
+
+    def pdf_form(self, model: ModelEntry) -> Literal["native", "text"] | None:
+        return "native"
 
     def check(self, request: ChatRequest, model: ModelEntry) -> None:
         super().check(request, model)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from visiongate.core.messages import ImagePart, Message, TextPart
+from visiongate.core.messages import DocumentPart, ImagePart, Message, TextPart
 from visiongate.errors import GatewayError, InvalidRequest
 from visiongate.providers.base import unsupported
 from visiongate.providers.body import payload_text
@@ -112,8 +112,12 @@ def _content(
         output = _tool_output(message.text)
         # Google's documented keys: "output" for a result, "error" for a failure.
         response = {"name": name, "response": {"error": output} if message.is_error else output}
-        images = [_image(p) for p in message.parts if isinstance(p, ImagePart)]
-        return "user", [{"functionResponse": response}, *images]
+        media = [
+            _image(p) if isinstance(p, ImagePart) else _document(p)
+            for p in message.parts
+            if isinstance(p, ImagePart | DocumentPart)
+        ]
+        return "user", [{"functionResponse": response}, *media]
     parts: list[dict[str, Any]] = []
     for part in message.parts:
         match part:
@@ -122,6 +126,8 @@ def _content(
                     parts.append({"text": text})
             case ImagePart():
                 parts.append(_image(part))
+            case DocumentPart():
+                parts.append(_document(part))
             case _:
                 pass  # thinking handed back: Gemini has no such turn part (README)
     if message.role == "assistant":
@@ -141,6 +147,13 @@ def _image(part: ImagePart) -> dict[str, Any]:
             f"Gemini does not accept {media_type} images", code="invalid_image", param=part.param
         )
     return {"inlineData": {"mimeType": media_type, "data": payload_text(part.base64())}}
+
+
+def _document(part: DocumentPart) -> dict[str, Any]:
+    """A PDF inline, as Gemini's document understanding takes it."""
+    if not part.native or part.data is None:
+        raise GatewayError(f"document {part.param} reached the Gemini adapter without its PDF")
+    return {"inlineData": {"mimeType": "application/pdf", "data": payload_text(part.base64())}}
 
 
 def _tool_output(text: str) -> dict[str, Any]:

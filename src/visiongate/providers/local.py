@@ -8,7 +8,7 @@ installed) or ``"transformers"`` (any Hugging Face image-text-to-text model, nee
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from visiongate.core.catalog import ModelEntry, ProviderEntry
 from visiongate.core.messages import ChatRequest, ChatResponse, StreamDelta
@@ -94,11 +94,26 @@ class LocalProvider(Provider):
         except ImportError:
             return False
 
+    def pdf_form(self, model: ModelEntry) -> Literal["native", "text"] | None:
+        """The OCR engine reads a page's text layer where it has one (documents/reading.py);
+        other local models get rendered pages."""
+        return "text" if engine_name(model) == "ocr" else None
+
     async def complete(self, request: ChatRequest, model: ModelEntry) -> ChatResponse:
-        return await self.engine(model).complete(request)
+        engine = self.engine(model)
+        if request.documents and engine_name(model) == "ocr":
+            from visiongate.documents.reading import read_documents
+
+            return await read_documents(request, engine.complete)
+        return await engine.complete(request)
 
     def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
-        return self.engine(model).stream(request)
+        engine = self.engine(model)
+        if request.documents and engine_name(model) == "ocr":
+            from visiongate.documents.reading import stream_documents
+
+            return stream_documents(request, engine.complete)
+        return engine.stream(request)
 
     async def close(self) -> None:
         for task in self._warmups:

@@ -15,13 +15,14 @@ I/O: :class:`OpenAIProvider`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 import orjson
 
 from visiongate.core.messages import (
     ChatRequest,
     ChatResponse,
+    DocumentPart,
     ImagePart,
     Message,
     StreamDelta,
@@ -73,6 +74,14 @@ def _image_to_openai(part: ImagePart) -> dict[str, Any]:
     return {"type": "image_url", "image_url": image}
 
 
+def _document_to_openai(part: DocumentPart) -> dict[str, Any]:
+    """A PDF as OpenAI's ``file`` part (Chat Completions takes PDFs inline only)."""
+    if not part.native or part.data is None:
+        raise GatewayError(f"document {part.param} reached the provider without its PDF")
+    file = {"filename": part.filename or "document.pdf", "file_data": payload_text(part.data_url())}
+    return {"type": "file", "file": file}
+
+
 def _user_content(message: Message) -> str | list[dict[str, Any]]:
     parts = message.parts
     if len(parts) == 1 and isinstance(parts[0], TextPart):
@@ -86,6 +95,8 @@ def _user_content(message: Message) -> str | list[dict[str, Any]]:
                 content.append(_image_to_openai(part))
             case ThinkingPart():
                 pass  # Chat Completions has no reasoning turns to hand back (README)
+            case DocumentPart():
+                content.append(_document_to_openai(part))
             case _:
                 assert_never(part)
     return content if content else ""
@@ -98,10 +109,10 @@ def _text_content(message: Message) -> str | list[dict[str, Any]] | None:
         match part:
             case TextPart(text=text):
                 texts.append(text)
-            case ImagePart(param=param):
+            case ImagePart(param=param) | DocumentPart(param=param):
                 raise InvalidRequest(
-                    f"images are accepted only in user messages, not in a {message.role} "
-                    "message; move the image into a user message",
+                    f"images and files are accepted only in user messages, not in a "
+                    f"{message.role} message; move the {part.kind} into a user message",
                     code="unsupported_content",
                     param=param,
                 )
@@ -313,6 +324,9 @@ class OpenAIProvider(HttpProvider):
         self.host = HostProfile.from_entry(entry)
         self.url = entry.base_url + (entry.chat_path or "/chat/completions")
         self._headers = self.host.headers(entry.api_key)
+
+    def pdf_form(self, model: ModelEntry) -> Literal["native", "text"] | None:
+        return "native"  # the ``file`` part; the catalog says which models read it
 
     def _payload(
         self, request: ChatRequest, model: ModelEntry, stream: bool

@@ -16,9 +16,10 @@ import copy
 import time
 from typing import TYPE_CHECKING, Any
 
-from visiongate.core.messages import ChatRequest, ImagePart, TextPart
+from visiongate.core.messages import ChatRequest, DocumentPart, ImagePart, TextPart
 from visiongate.core.outcome import Outcome
-from visiongate.errors import GatewayError, InvalidRequest
+from visiongate.documents import delivery
+from visiongate.errors import GatewayError, ImageError, InvalidRequest
 from visiongate.images import too_many_images
 from visiongate.service.routing import (
     CREDENTIALS,
@@ -32,6 +33,7 @@ from visiongate.service.routing import (
 )
 
 if TYPE_CHECKING:
+    from visiongate.documents import DocumentPipeline
     from visiongate.images import ImagePipeline
     from visiongate.service.routing import Router
 
@@ -41,20 +43,24 @@ _LOAD_STRATEGIES = frozenset({"least-busy", "lowest-latency"})
 
 
 class _Originals:
-    """The image parts as the client sent them, to fit again for another model (the
-    pipeline fits in place)."""
+    """The image and document parts as the client sent them, to prepare again for another
+    model (the image pipeline fits in place; the document pipeline replaces a rendered
+    document by its pages)."""
 
     def __init__(self, request: ChatRequest) -> None:
-        self._parts = [
-            (message.parts, i, copy.copy(part))
+        self._messages = [
+            (message, [_copied(part) for part in message.parts])
             for message in request.messages
-            for i, part in enumerate(message.parts)
-            if isinstance(part, ImagePart)
+            if any(isinstance(part, ImagePart | DocumentPart) for part in message.parts)
         ]
 
     def restore(self) -> None:
-        for parts, i, original in self._parts:
-            parts[i] = copy.copy(original)
+        for message, parts in self._messages:
+            message.parts = [_copied(part) for part in parts]
+
+
+def _copied(part: Any) -> Any:
+    return copy.copy(part) if isinstance(part, ImagePart | DocumentPart) else part
 
 
 class Attempts:
@@ -68,9 +74,11 @@ class Attempts:
         plan: Plan,
         outcome: Outcome,
         default_retries: int,
+        documents: DocumentPipeline | None = None,
     ) -> None:
         self.router = router
         self.images = images
+        self.documents = documents
         self.request = request
         self.plan = plan
         self.outcome = outcome
@@ -81,8 +89,12 @@ class Attempts:
         self._retries_left = 0
         self._first_error: GatewayError | None = None
         self._image_count = len(request.images)
-        self._originals = _Originals(request) if self._image_count and plan.may_fall_back else None
+        self._document_count = len(request.documents)
+        media = self._image_count or self._document_count
+        self._originals = _Originals(request) if media and plan.may_fall_back else None
         self._fitted_for: object = None
+        self._touched = False  # a pipeline has edited the parts (restore before another)
+        self._document_tokens = 0
         self._fetched: dict[str, bytes] | None = {} if self._originals is not None else None
         self._call_started = 0.0
 
@@ -118,13 +130,22 @@ class Attempts:
         """Why ``candidate`` cannot take the request (None: it can, images fitted)."""
         model = candidate.model
         count = self._image_count
-        if count and not model.supports("vision"):
+        media = count or self._document_count
+        if media and not model.supports("vision"):
+            what = f"{count} image(s)" if count else f"{self._document_count} document(s)"
             return InvalidRequest(
-                f"{model.id} does not read images and this request has {count}; send it to "
+                f"{model.id} does not read images and this request has {what}; send it to "
                 "a vision model.",
                 code="unsupported_content",
                 param="messages",
             )
+        # What the parts were prepared for: the image limits and, with documents, their
+        # delivery (the same limits and delivery need no second preparation). Parts
+        # prepared for another target go back to what the client sent first.
+        target = (model.image, self._delivery(candidate)) if self._document_count else model.image
+        if media and self._fitted_for != target and self._touched and self._originals:
+            self._originals.restore()
+            self._fitted_for = None
         too_many = too_many_images(self.request.images, model) if count else None
         if too_many is not None:
             return too_many
@@ -132,15 +153,18 @@ class Attempts:
             candidate.provider.check(self.request, model)
         except InvalidRequest as exc:
             return exc
-        if count and self._fitted_for != model.image:
-            if self._fitted_for is not None and self._originals is not None:
-                self._originals.restore()
+        if media and self._fitted_for != target:
+            self._touched = True
+            if self._document_count:
+                refusal = await self._prepare_documents(candidate)
+                if refusal is not None:
+                    return refusal
             stats = await self.images.prepare(self.request, model, self._fetched)
-            self._fitted_for = model.image
+            self._fitted_for = target
             outcome = self.outcome
             outcome.images = stats.count
             outcome.image_bytes = stats.bytes
-            outcome.image_tokens = stats.tokens
+            outcome.image_tokens = stats.tokens + self._document_tokens
             outcome.image_seconds += stats.seconds
             outcome.fetched_bytes += stats.fetched_bytes
             outcome.cache_hits += stats.cache_hits
@@ -154,6 +178,35 @@ class Attempts:
                 param="messages",
             )
         self.prompt_tokens = prompt
+        return None
+
+    def _delivery(self, candidate: Candidate) -> str:
+        form = candidate.provider.pdf_form(candidate.model)
+        setting = self.documents.settings.documents if self.documents is not None else "auto"
+        return delivery(form, candidate.model.pdf_native, setting)
+
+    async def _prepare_documents(self, candidate: Candidate) -> GatewayError | None:
+        """Read the documents for ``candidate``; a refusal when it takes fewer images than
+        the pages to send (another candidate, one that reads PDFs, may take them)."""
+        assert self.documents is not None
+        provider = candidate.provider
+        try:
+            docs = await self.documents.prepare(
+                self.request,
+                candidate.model,
+                provider.pdf_form(candidate.model),
+                urls=provider.accepts_pdf_urls,
+            )
+        except ImageError as exc:
+            if exc.code == "too_many_images":
+                return exc
+            raise
+        outcome = self.outcome
+        outcome.documents = docs.count
+        outcome.document_pages = docs.pages
+        outcome.document_bytes = docs.bytes
+        outcome.image_seconds += docs.seconds
+        self._document_tokens = docs.tokens
         return None
 
     def _report(self, candidate: Candidate) -> None:

@@ -14,6 +14,7 @@ from visiongate.accounting import Accounts, Admission, Principal
 from visiongate.core.catalog import Catalog, ModelEntry
 from visiongate.core.messages import ChatRequest, ChatResponse, StreamDelta, Usage
 from visiongate.core.outcome import Outcome
+from visiongate.documents import DocumentPipeline
 from visiongate.errors import GatewayError, ModelNotAllowed, ModelNotFound
 from visiongate.images import ImagePipeline
 from visiongate.providers.base import Provider
@@ -75,12 +76,14 @@ class ChatService:
         accounts: Accounts,
         cooldowns: Cooldowns | None = None,
         load: Load | None = None,
+        documents: DocumentPipeline | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.providers = providers
         self.images = images
         self.accounts = accounts
+        self.documents = documents or DocumentPipeline(settings, images)
         self.router = Router(
             settings,
             catalog,
@@ -120,7 +123,7 @@ class ChatService:
     ) -> Attempts:
         """The route (or model), the key's allowlist (for the name asked for and each
         per-request fallback), and the first deployment able to take the request, its
-        images fitted (their stats go on ``outcome``)."""
+        documents and images prepared (their stats go on ``outcome``)."""
         route = self.router.route(request.model)
         self._check_allowed(principal, request.model, route.implicit, "model")
         for i, name in enumerate(request.fallbacks or ()):
@@ -132,7 +135,13 @@ class ChatService:
             self._check_allowed(principal, name, name not in self.catalog.routes, f"fallbacks[{i}]")
         plan = self.router.plan(route, request.fallbacks or ())
         attempts = Attempts(
-            self.router, self.images, request, plan, outcome, self.settings.upstream_retries
+            self.router,
+            self.images,
+            request,
+            plan,
+            outcome,
+            self.settings.upstream_retries,
+            documents=self.documents,
         )
         await attempts.choose()
         return attempts

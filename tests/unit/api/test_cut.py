@@ -178,3 +178,14 @@ def test_a_long_data_field_that_is_not_an_image_is_parsed_as_it_is() -> None:
     body = orjson.dumps({"model": "m", "metadata": {"data": _b64(seed=41)}, "messages": []})
     data = parse_body(body, MessagesSurface.cut)
     assert data == orjson.loads(body)
+
+
+def test_large_file_data_comes_back_as_bytes() -> None:
+    pdf = "data:application/pdf;base64," + base64.b64encode(b"%PDF-" + os.urandom(70_000)).decode()
+    part = {"type": "file", "file": {"file_data": pdf, "filename": "a.pdf"}}
+    body = _body({"type": "text", "text": "read"}, part, _image(_url()))
+    data = parse_body(body)
+    assert data["messages"][0]["content"][1]["file"]["file_data"] == pdf.encode()
+    assert as_parsed(data) == orjson.loads(body)
+    request = parse_chat_request(data)
+    assert request.documents[0].url == pdf.encode()

@@ -130,3 +130,58 @@ def test_image_in_assistant_message_is_refused() -> None:
 def test_parse_body_refuses_non_objects(raw: bytes) -> None:
     with pytest.raises(InvalidRequest):
         parse_body(raw)
+
+
+def _file(**spec: Any) -> dict[str, Any]:
+    return _req(messages=[{"role": "user", "content": [{"type": "file", "file": spec}]}])
+
+
+def test_file_parts_become_documents() -> None:
+    req = parse_chat_request(
+        _file(file_data="data:application/pdf;base64,JVBERi0=", filename="a.pdf", pages="1-2")
+    )
+    (part,) = req.documents
+    assert part.url == "data:application/pdf;base64,JVBERi0="
+    assert (part.filename, part.pages) == ("a.pdf", "1-2")
+    assert part.param == "messages[0].content[0].file.file_data"
+    url = parse_chat_request(_file(file_url="https://x/a.pdf")).documents[0]
+    assert url.url == "https://x/a.pdf" and url.param == "messages[0].content[0].file.file_url"
+
+
+@pytest.mark.parametrize(
+    ("spec", "param", "code"),
+    [
+        ({"file_id": "file-1"}, "messages[0].content[0].file.file_id", "unsupported_parameter"),
+        ({}, "messages[0].content[0].file.file_data", "invalid_request_error"),
+        (
+            {"file_data": "x", "file_url": "y"},
+            "messages[0].content[0].file",
+            "invalid_request_error",
+        ),
+        (
+            {"file_data": "x", "pages": "9-1"},
+            "messages[0].content[0].file.pages",
+            "invalid_request_error",
+        ),
+        (
+            {"file_data": "x", "filename": 3},
+            "messages[0].content[0].file.filename",
+            "invalid_request_error",
+        ),
+    ],
+)
+def test_bad_file_parts_name_the_field(spec: dict[str, Any], param: str, code: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        parse_chat_request(_file(**spec))
+    assert (info.value.param, info.value.code) == (param, code)
+
+
+def test_file_parts_only_in_user_messages() -> None:
+    body = _req(
+        messages=[
+            {"role": "system", "content": [{"type": "file", "file": {"file_data": "x"}}]},
+        ]
+    )
+    with pytest.raises(InvalidRequest) as info:
+        parse_chat_request(body)
+    assert info.value.param == "messages[0].content[0]"

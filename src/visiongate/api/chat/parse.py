@@ -17,6 +17,7 @@ from visiongate.api.fields import integer as _integer
 from visiongate.api.fields import number as _number
 from visiongate.core.messages import (
     ChatRequest,
+    DocumentPart,
     ImagePart,
     Message,
     Part,
@@ -24,6 +25,7 @@ from visiongate.core.messages import (
     ToolCall,
     ToolSpec,
 )
+from visiongate.documents.pages import parse_pages
 
 __all__ = ["parse_chat_request"]
 
@@ -80,11 +82,13 @@ def _parts(content: Any, role: str, where: str) -> list[Part]:
             parts.append(TextPart(text))
         elif kind == "image_url":
             parts.append(_image_part(item, role, param))
+        elif kind == "file":
+            parts.append(_file_part(item, role, param))
         elif kind == "refusal" and role == "assistant":
             parts.append(TextPart(str(item.get("refusal") or "")))
         else:
             raise _bad(
-                f"Content part type {kind!r} is not supported; use 'text' or 'image_url'.",
+                f"Content part type {kind!r} is not supported; use 'text', 'image_url' or 'file'.",
                 f"{param}.type",
                 code="unsupported_parameter" if isinstance(kind, str) else "invalid_request_error",
             )
@@ -114,6 +118,46 @@ def _image_part(item: dict[str, Any], role: str, param: str) -> ImagePart:
     if detail not in _DETAILS:
         raise _bad("'detail' must be 'auto', 'low' or 'high'.", f"{param}.image_url.detail")
     return ImagePart(param=f"{param}.image_url.url", detail=detail, url=url)
+
+
+def _file_part(item: dict[str, Any], role: str, param: str) -> DocumentPart:
+    """OpenAI's ``file`` part: ``file_data`` (a data: URL), or ``file_url`` (an extension,
+    fetched like an image URL), an optional ``filename``, and ``pages`` (an extension)."""
+    if role != "user":
+        raise _bad(
+            f"File parts are only allowed in 'user' messages, not in a {role!r} message.", param
+        )
+    spec = item.get("file")
+    where = f"{param}.file"
+    if not isinstance(spec, dict):
+        raise _bad("A file part needs a 'file' object with 'file_data'.", where)
+    if spec.get("file_id") is not None:
+        raise _bad(
+            "'file_id' refers to OpenAI's Files API, which this gateway does not have; send "
+            "the PDF inline as 'file_data' (data:application/pdf;base64,...) or as 'file_url'.",
+            f"{where}.file_id",
+            "unsupported_parameter",
+        )
+    data, url = spec.get("file_data"), spec.get("file_url")
+    if data is not None and url is not None:
+        raise _bad("Send either 'file_data' or 'file_url', not both.", where)
+    value, key = (data, "file_data") if data is not None else (url, "file_url")
+    if not isinstance(value, str | bytes) or not value:  # bytes: cut out of the body (cut.py)
+        raise _bad(
+            "A file part needs 'file_data' (data:application/pdf;base64,...) or 'file_url'.",
+            f"{where}.file_data",
+        )
+    filename = spec.get("filename")
+    if filename is not None and not isinstance(filename, str):
+        raise _bad("'filename' must be a string.", f"{where}.filename")
+    pages = spec.get("pages")
+    parse_pages(pages, f"{where}.pages")  # refused now when malformed
+    return DocumentPart(
+        param=f"{where}.{key}",
+        url=value,
+        filename=filename,
+        pages=str(pages) if pages is not None else None,
+    )
 
 
 def _tool_calls(raw: Any, where: str) -> list[ToolCall]:
