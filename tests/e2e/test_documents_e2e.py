@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import anthropic
 import openai
 import pypdfium2 as pdfium
 import pytest
@@ -454,3 +455,180 @@ def test_the_server_stays_up_after_every_bad_file(world: World) -> None:
     )
     assert resp.choices[0].message.content
     assert world.gateway.proc.poll() is None
+
+
+# ---------------------------------------------------------------- the other surfaces
+
+
+def messages_client(gw: GatewayProcess) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.root, api_key=gw.api_key, max_retries=0, timeout=60)
+
+
+def document_block(data: bytes, **extra: Any) -> dict[str, Any]:
+    source = {"type": "base64", "media_type": "application/pdf", "data": b64(data)}
+    return {"type": "document", "source": source, **extra}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_responses_input_file_reaches_openai_as_its_file_part(world: World) -> None:
+    response = world.gateway.client().responses.create(
+        model="gpt-4o",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What is the total?"},
+                    {
+                        "type": "input_file",
+                        "file_data": data_url(THREE_PAGES),
+                        "filename": "invoice.pdf",
+                    },
+                ],
+            }
+        ],
+    )
+    assert response.output_text
+    (sent,) = world.openai.last.files
+    assert sent == {"filename": "invoice.pdf", "file_data": data_url(THREE_PAGES)}
+
+
+def test_responses_input_file_by_url_is_rendered_for_together(world: World) -> None:
+    world.gateway.client().responses.create(
+        model=PAGES_MODEL,
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "Read"},
+                    {"type": "input_file", "file_url": f"{world.pdf_host}/invoice.pdf"},
+                ],
+            }
+        ],
+    )
+    parts = openai_parts(world.together.last.body)
+    assert [p["type"] for p in parts].count("image_url") == 3
+    assert any("Delivery address Hamburg" in p.get("text", "") for p in parts)
+
+
+def test_responses_bad_file_is_a_400_in_its_envelope(world: World) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        world.gateway.client().responses.create(
+            model="gpt-4o",
+            input=[
+                {
+                    "role": "user",
+                    "content": [{"type": "input_file", "file_data": data_url(encrypted_pdf())}],
+                }
+            ],
+        )
+    error = info.value.body
+    assert error["code"] == "invalid_document"
+    assert error["param"] == "input[0].content[0].file_data"
+    assert world.openai.requests == []
+
+
+def test_messages_document_block_reaches_claude_byte_for_byte(world: World) -> None:
+    message = messages_client(world.gateway).messages.create(
+        model="claude-3-5-sonnet-20241022",
+        max_tokens=50,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    document_block(THREE_PAGES, cache_control={"type": "ephemeral"}),
+                    {"type": "text", "text": "What is the total?"},
+                ],
+            }
+        ],
+    )
+    assert message.content[0].text
+    assert not world.anthropic.violations
+    block = world.anthropic.last.body["messages"][0]["content"][0]
+    assert block["type"] == "document" and block["cache_control"] == {"type": "ephemeral"}
+    assert block["source"]["data"] == b64(THREE_PAGES)  # the client's base64, as it came
+
+
+def test_messages_document_with_pages_goes_to_gemini_and_local_ocr(world: World) -> None:
+    client = messages_client(world.gateway)
+    client.messages.create(
+        model="gemini-1.5-pro",
+        max_tokens=50,
+        messages=[{"role": "user", "content": [document_block(THREE_PAGES, pages="3")]}],
+    )
+    parts = world.gemini.last.body["contents"][0]["parts"]
+    (inline,) = [p["inlineData"] for p in parts if "inlineData" in p]
+    assert pdf_pages_text(base64.b64decode(inline["data"])) == ["Third page\r\nThank you"]
+    read = client.messages.create(
+        model="local/ocr",
+        max_tokens=500,
+        messages=[{"role": "user", "content": [document_block(THREE_PAGES, pages="1")]}],
+    )
+    assert read.content[0].text == "Page 1:\nInvoice 4711\nTotal due: 120 EUR"
+
+
+def test_messages_document_by_url_in_a_tool_result_is_rendered(world: World) -> None:
+    tool_turns = [
+        {"role": "user", "content": "Fetch the invoice."},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "fetch", "input": {}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "t1",
+                    "content": [
+                        {
+                            "type": "document",
+                            "source": {"type": "url", "url": f"{world.pdf_host}/invoice.pdf"},
+                            "pages": "1-2",
+                        }
+                    ],
+                }
+            ],
+        },
+    ]
+    messages_client(world.gateway).messages.create(
+        model="claude-3-haiku-20240307",
+        max_tokens=50,
+        tools=[{"name": "fetch", "input_schema": {"type": "object", "properties": {}}}],
+        messages=tool_turns,
+    )
+    assert not world.anthropic.violations
+    result = world.anthropic.last.body["messages"][2]["content"][0]
+    assert result["type"] == "tool_result"
+    kinds = [block["type"] for block in result["content"]]
+    assert kinds == ["image", "text", "image", "text"]
+
+
+TEXT_SOURCE = {"type": "text", "media_type": "text/plain", "data": "x"}
+
+
+def test_messages_bad_documents_are_400s_naming_the_block(world: World) -> None:
+    client = messages_client(world.gateway)
+    cases = [
+        (document_block(b"PK\x03\x04" + b"\x00" * 40), "unsupported_content"),
+        (document_block(THREE_PAGES, citations={"enabled": True}), "unsupported_parameter"),
+        (
+            {
+                "type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+            },
+            "unsupported_content",
+        ),
+    ]
+    for block, code in cases:
+        with pytest.raises(anthropic.BadRequestError) as info:
+            client.messages.create(
+                model="claude-3-5-sonnet-20241022",
+                max_tokens=50,
+                messages=[{"role": "user", "content": [block]}],
+            )
+        error = info.value.body["error"]  # type: ignore[index]
+        assert error["code"] == code and error["param"].startswith("messages[0].content[0]")
+    assert world.anthropic.requests == []

@@ -5,8 +5,9 @@ Blocks map onto internal parts and turns: ``text`` and ``image`` blocks (with th
 its ``thinking`` blocks are handed back as :class:`ThinkingPart`; each ``tool_result`` in
 a user turn becomes a tool message, whose content keeps its text *and images* and whose
 ``is_error`` and ``cache_control`` travel with it. A base64 image becomes a data URL, so
-it goes through the same image pipeline (sniffing, fitting, caps) as every other image.
-Anything no model could be given is a 400 naming the block.
+it goes through the same image pipeline (sniffing, fitting, caps) as every other image; a
+``document`` block with a PDF source (base64 or url) becomes a :class:`DocumentPart` for
+the document pipeline. Anything no model could be given is a 400 naming the block.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 from visiongate.api.fields import bad, boolean, fallbacks, integer, number, string
 from visiongate.core.messages import (
     ChatRequest,
+    DocumentPart,
     ImagePart,
     Message,
     Part,
@@ -27,6 +29,7 @@ from visiongate.core.messages import (
     ToolCall,
     ToolSpec,
 )
+from visiongate.documents.pages import parse_pages
 
 __all__ = ["image_places", "parse_messages_request"]
 
@@ -118,6 +121,57 @@ def _image(block: dict[str, Any], where: str) -> ImagePart:
     return ImagePart(param=param, url=url, cache_control=_cache(block, where))
 
 
+def _document(block: dict[str, Any], where: str) -> DocumentPart:
+    """A ``document`` block with a PDF source (base64 or URL), ``title`` as its file name
+    and the ``pages`` extension. Plain-text and content sources are refused: send text as
+    text blocks."""
+    for key in ("citations", "context"):
+        if block.get(key) is not None:
+            raise bad(
+                f"'{key}' on a document block is not supported by this gateway; leave it out.",
+                f"{where}.{key}",
+                "unsupported_parameter",
+            )
+    source = block.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind == "base64":
+        if source.get("media_type") != "application/pdf":  # type: ignore[union-attr]
+            raise bad(
+                "A base64 document must be a PDF: 'media_type': 'application/pdf'.",
+                f"{where}.source.media_type",
+                "unsupported_content",
+            )
+        data = source.get("data")  # type: ignore[union-attr]
+        if not isinstance(data, str | bytes) or not data:
+            raise bad("'source.data' must be base64 text.", f"{where}.source.data")
+        part = DocumentPart(param=f"{where}.source.data", b64=data)
+    elif kind == "url":
+        url = string(source.get("url"), f"{where}.source.url", required=True)  # type: ignore[union-attr]
+        part = DocumentPart(param=f"{where}.source.url", url=url)
+    elif kind == "file":
+        raise bad(
+            "File sources need Anthropic's Files API, which this gateway does not have; send "
+            "the PDF as base64 or a URL.",
+            f"{where}.source.type",
+            "unsupported_parameter",
+        )
+    elif kind in ("text", "content"):
+        raise bad(
+            f"Document sources of type {kind!r} are not supported; send the text as text "
+            "blocks, or a PDF as a base64 or url source.",
+            f"{where}.source.type",
+            "unsupported_content",
+        )
+    else:
+        raise bad("A document block needs a 'source' of type base64 or url.", f"{where}.source")
+    part.filename = string(block.get("title"), f"{where}.title")  # type: ignore[assignment]
+    pages = block.get("pages")
+    parse_pages(pages, f"{where}.pages")
+    part.pages = str(pages) if pages is not None else None
+    part.cache_control = _cache(block, where)
+    return part
+
+
 def _blocks(content: Any, where: str) -> list[Any]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
@@ -138,6 +192,8 @@ def _tool_result(block: dict[str, Any], where: str) -> Message:
                 parts.append(_text(inner, at))
             elif kind == "image":
                 parts.append(_image(inner, at))
+            elif kind == "document":
+                parts.append(_document(inner, at))
             else:
                 raise _unsupported_block(kind, at, "a tool_result's content")
     return Message(
@@ -157,12 +213,6 @@ def _text(block: dict[str, Any], where: str) -> TextPart:
 
 
 def _unsupported_block(kind: Any, where: str, place: str) -> Exception:
-    if kind == "document":
-        return bad(
-            "Document blocks are not supported on this gateway yet; send pages as images.",
-            f"{where}.type",
-            "unsupported_content",
-        )
     return bad(
         f"Content block type {kind!r} is not supported in {place}.",
         f"{where}.type",
@@ -181,6 +231,8 @@ def _user_turn(content: Any, where: str) -> list[Message]:
             parts.append(_text(block, at))
         elif kind == "image":
             parts.append(_image(block, at))
+        elif kind == "document":
+            parts.append(_document(block, at))
         elif kind == "tool_result":
             results.append(_tool_result(block, at))
         else:

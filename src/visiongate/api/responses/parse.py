@@ -16,6 +16,7 @@ from typing import Any
 from visiongate.api.fields import bad, boolean, fallbacks, integer, number, string
 from visiongate.core.messages import (
     ChatRequest,
+    DocumentPart,
     ImagePart,
     Message,
     Part,
@@ -23,6 +24,7 @@ from visiongate.core.messages import (
     ToolCall,
     ToolSpec,
 )
+from visiongate.documents.pages import parse_pages
 
 __all__ = ["image_places", "parse_responses_request"]
 
@@ -136,6 +138,43 @@ def _image(item: dict[str, Any], param: str) -> ImagePart:
     return ImagePart(param=f"{param}.image_url", detail=_DETAILS[detail], url=url)  # type: ignore[arg-type]
 
 
+def _file(item: dict[str, Any], param: str) -> DocumentPart:
+    """An ``input_file`` part: a PDF as ``file_data`` (a data URL) or ``file_url`` (fetched
+    by the gateway), with ``filename`` and the ``pages`` extension."""
+    if item.get("file_id") is not None:
+        raise bad(
+            "'file_id' files are not supported (there is no Files API here); send the PDF "
+            "inline as 'file_data' (data:application/pdf;base64,...) or as 'file_url'.",
+            f"{param}.file_id",
+            "unsupported_parameter",
+        )
+    if item.get("detail", "auto") not in ("auto", None):
+        raise bad(
+            "'detail' on an input_file is not supported; leave it out (the gateway sends "
+            "PDF pages at the most detail the model keeps).",
+            f"{param}.detail",
+            "unsupported_parameter",
+        )
+    data, url = item.get("file_data"), item.get("file_url")
+    if data is not None and url is not None:
+        raise bad("Send either 'file_data' or 'file_url', not both.", param)
+    value, key = (data, "file_data") if data is not None else (url, "file_url")
+    if not isinstance(value, str | bytes) or not value:
+        raise bad(
+            "An input_file part needs 'file_data' (data:application/pdf;base64,...) or 'file_url'.",
+            f"{param}.file_data",
+        )
+    filename = string(item.get("filename"), f"{param}.filename")
+    pages = item.get("pages")
+    parse_pages(pages, f"{param}.pages")
+    return DocumentPart(
+        param=f"{param}.{key}",
+        url=value,
+        filename=filename,  # type: ignore[arg-type]
+        pages=str(pages) if pages is not None else None,
+    )
+
+
 def _content(content: Any, role: str, where: str, *, images: bool) -> list[Part]:
     """Parts of a message's content, or of a tool output (``images`` allowed or not)."""
     if isinstance(content, str):
@@ -165,16 +204,18 @@ def _content(content: Any, role: str, where: str, *, images: bool) -> list[Part]
                 )
             parts.append(_image(item, param))
         elif kind == "input_file":
-            raise bad(
-                "File inputs are not supported on this gateway yet; send images as "
-                "input_image parts.",
-                f"{param}.type",
-                "unsupported_content",
-            )
+            if not images:
+                raise bad(
+                    f"Files are only allowed in user messages and tool outputs, not in a "
+                    f"{role!r} message.",
+                    param,
+                    "unsupported_content",
+                )
+            parts.append(_file(item, param))
         else:
             raise bad(
-                f"Content part type {kind!r} is not supported here; use 'input_text' or "
-                "'input_image'.",
+                f"Content part type {kind!r} is not supported here; use 'input_text', "
+                "'input_image' or 'input_file'.",
                 f"{param}.type",
                 "unsupported_parameter" if isinstance(kind, str) else "invalid_request_error",
             )
