@@ -535,12 +535,8 @@ def count_cache_breakpoints(body: dict[str, Any]) -> int:
 
 def _check_document(where: str, source: Any) -> list[str]:
     """A PDF document block: a URL, or base64 whose bytes are a PDF."""
-    if not isinstance(source, dict):
-        return [f"{where}.source: field required"]
-    if source.get("type") == "url":
-        url = source.get("url")
-        ok = isinstance(url, str) and url.startswith(("http://", "https://"))
-        return [] if ok else [f"{where}.source.url: must be an http(s) URL"]
+    if not isinstance(source, dict) or source.get("type") == "url":
+        return _check_url_source(where, source)
     if source.get("type") != "base64" or source.get("media_type") != "application/pdf":
         return [f"{where}.source: must be base64 with media_type application/pdf"]
     raw = decode_b64(source.get("data"))
@@ -549,13 +545,18 @@ def _check_document(where: str, source: Any) -> list[str]:
     return [] if raw.startswith(b"%PDF-") else [f"{where}: The PDF specified was not valid."]
 
 
-def _check_image(where: str, source: Any, images: list[ImageSeen]) -> list[str]:
+def _check_url_source(where: str, source: Any) -> list[str]:
+    """No source at all, or a URL source: it must be http(s)."""
     if not isinstance(source, dict):
         return [f"{where}.source: field required"]
-    if source.get("type") == "url":
-        url = source.get("url")
-        ok = isinstance(url, str) and url.startswith(("http://", "https://"))
-        return [] if ok else [f"{where}.source.url: must be an http(s) URL"]
+    url = source.get("url")
+    ok = isinstance(url, str) and url.startswith(("http://", "https://"))
+    return [] if ok else [f"{where}.source.url: must be an http(s) URL"]
+
+
+def _check_image(where: str, source: Any, images: list[ImageSeen]) -> list[str]:
+    if not isinstance(source, dict) or source.get("type") == "url":
+        return _check_url_source(where, source)
     if source.get("type") != "base64":
         return [f"{where}.source.type: must be base64 or url"]
     media_type = source.get("media_type")

@@ -154,7 +154,7 @@ def test_messages_blocks_become_parts_and_turns() -> None:
         ({"max_tokens": 5, "thinking": {"type": "enabled"}, "messages": []}, "thinking"),
         (
             {"max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document"}]}]},
-            "messages[0].content[0].type",
+            "messages[0].content[0].source",  # documents need a PDF source
         ),
         (
             {

@@ -15,6 +15,7 @@ from visiongate.api.fields import bad as _bad
 from visiongate.api.fields import fallbacks
 from visiongate.api.fields import integer as _integer
 from visiongate.api.fields import number as _number
+from visiongate.api.files import openai_file
 from visiongate.core.messages import (
     ChatRequest,
     DocumentPart,
@@ -25,7 +26,6 @@ from visiongate.core.messages import (
     ToolCall,
     ToolSpec,
 )
-from visiongate.documents.pages import parse_pages
 
 __all__ = ["parse_chat_request"]
 
@@ -131,33 +131,7 @@ def _file_part(item: dict[str, Any], role: str, param: str) -> DocumentPart:
     where = f"{param}.file"
     if not isinstance(spec, dict):
         raise _bad("A file part needs a 'file' object with 'file_data'.", where)
-    if spec.get("file_id") is not None:
-        raise _bad(
-            "'file_id' refers to OpenAI's Files API, which this gateway does not have; send "
-            "the PDF inline as 'file_data' (data:application/pdf;base64,...) or as 'file_url'.",
-            f"{where}.file_id",
-            "unsupported_parameter",
-        )
-    data, url = spec.get("file_data"), spec.get("file_url")
-    if data is not None and url is not None:
-        raise _bad("Send either 'file_data' or 'file_url', not both.", where)
-    value, key = (data, "file_data") if data is not None else (url, "file_url")
-    if not isinstance(value, str | bytes) or not value:  # bytes: cut out of the body (cut.py)
-        raise _bad(
-            "A file part needs 'file_data' (data:application/pdf;base64,...) or 'file_url'.",
-            f"{where}.file_data",
-        )
-    filename = spec.get("filename")
-    if filename is not None and not isinstance(filename, str):
-        raise _bad("'filename' must be a string.", f"{where}.filename")
-    pages = spec.get("pages")
-    parse_pages(pages, f"{where}.pages")  # refused now when malformed
-    return DocumentPart(
-        param=f"{where}.{key}",
-        url=value,
-        filename=filename,
-        pages=str(pages) if pages is not None else None,
-    )
+    return openai_file(spec, where)
 
 
 def _tool_calls(raw: Any, where: str) -> list[ToolCall]:

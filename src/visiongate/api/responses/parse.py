@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from visiongate.api.fields import bad, boolean, fallbacks, integer, number, string
+from visiongate.api.files import openai_file
 from visiongate.core.messages import (
     ChatRequest,
     DocumentPart,
@@ -24,7 +25,6 @@ from visiongate.core.messages import (
     ToolCall,
     ToolSpec,
 )
-from visiongate.documents.pages import parse_pages
 
 __all__ = ["image_places", "parse_responses_request"]
 
@@ -141,13 +141,6 @@ def _image(item: dict[str, Any], param: str) -> ImagePart:
 def _file(item: dict[str, Any], param: str) -> DocumentPart:
     """An ``input_file`` part: a PDF as ``file_data`` (a data URL) or ``file_url`` (fetched
     by the gateway), with ``filename`` and the ``pages`` extension."""
-    if item.get("file_id") is not None:
-        raise bad(
-            "'file_id' files are not supported (there is no Files API here); send the PDF "
-            "inline as 'file_data' (data:application/pdf;base64,...) or as 'file_url'.",
-            f"{param}.file_id",
-            "unsupported_parameter",
-        )
     if item.get("detail", "auto") not in ("auto", None):
         raise bad(
             "'detail' on an input_file is not supported; leave it out (the gateway sends "
@@ -155,24 +148,7 @@ def _file(item: dict[str, Any], param: str) -> DocumentPart:
             f"{param}.detail",
             "unsupported_parameter",
         )
-    data, url = item.get("file_data"), item.get("file_url")
-    if data is not None and url is not None:
-        raise bad("Send either 'file_data' or 'file_url', not both.", param)
-    value, key = (data, "file_data") if data is not None else (url, "file_url")
-    if not isinstance(value, str | bytes) or not value:
-        raise bad(
-            "An input_file part needs 'file_data' (data:application/pdf;base64,...) or 'file_url'.",
-            f"{param}.file_data",
-        )
-    filename = string(item.get("filename"), f"{param}.filename")
-    pages = item.get("pages")
-    parse_pages(pages, f"{param}.pages")
-    return DocumentPart(
-        param=f"{param}.{key}",
-        url=value,
-        filename=filename,  # type: ignore[arg-type]
-        pages=str(pages) if pages is not None else None,
-    )
+    return openai_file(item, param)
 
 
 def _content(content: Any, role: str, where: str, *, images: bool) -> list[Part]:
