@@ -230,6 +230,19 @@ def test_gemini_gets_the_pdf_inline_byte_for_byte(world: World) -> None:
     assert base64.b64decode(inline[0]["data"]) == THREE_PAGES
 
 
+def test_a_large_pdf_goes_through_the_cut_body_path_unchanged(world: World) -> None:
+    noise = Image.effect_noise((700, 500), 80).convert("RGB")  # does not compress
+    buf = io.BytesIO()
+    noise.save(buf, "JPEG", quality=95)
+    large = pdf([["Cover page"], buf.getvalue(), buf.getvalue()])  # past api/cut.py's 64 KB
+    assert len(large) > 100_000
+    world.gateway.client().chat.completions.create(
+        model="gpt-4o", messages=ask("Read", file_part(large, "scan.pdf"))
+    )
+    (sent,) = world.openai.last.files
+    assert sent["file_data"] == data_url(large)
+
+
 def test_a_pages_range_sends_a_pdf_of_only_those_pages(world: World) -> None:
     world.gateway.client().chat.completions.create(
         model="gpt-4o", messages=ask("Read", file_part(THREE_PAGES, pages="2-3"))

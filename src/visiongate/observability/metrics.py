@@ -78,6 +78,10 @@ class Metrics:
         self.image_cache_hits = Counter(
             "visiongate_image_cache_hits", "Image URLs served from the cache", registry=r
         )
+        self.documents = Counter("visiongate_documents", "Documents (PDFs) received", registry=r)
+        self.document_pages = Counter(
+            "visiongate_document_pages", "PDF pages sent natively or as images", registry=r
+        )
         self.tokens = Counter(
             "visiongate_tokens", "Tokens by model and kind", ["model", "kind"], registry=r
         )
@@ -144,6 +148,9 @@ class Metrics:
                 self.image_fetched_bytes.inc(outcome.fetched_bytes)
             if outcome.cache_hits:
                 self.image_cache_hits.inc(outcome.cache_hits)
+        if outcome.documents:
+            self.documents.inc(outcome.documents)
+            self.document_pages.inc(outcome.document_pages)
         usage = outcome.usage
         if usage is not None:
             children.prompt.inc(usage.prompt_tokens)

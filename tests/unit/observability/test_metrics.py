@@ -49,3 +49,14 @@ def test_in_flight_is_read_when_scraped() -> None:
     metrics.count_in_flight(lambda: current[0])
     current[0] = 7
     assert "visiongate_requests_in_flight 7.0" in metrics.render().decode()
+
+
+def test_documents_and_their_pages_are_counted() -> None:
+    metrics = Metrics()
+    outcome = _outcome("gpt-4o", "openai")
+    outcome.documents, outcome.document_pages = 2, 7
+    metrics.observe(outcome, 0.01)
+    metrics.observe(_outcome("gpt-4o", "openai"), 0.01)
+    text = metrics.render().decode()
+    assert "visiongate_documents_total 2.0" in text
+    assert "visiongate_document_pages_total 7.0" in text
