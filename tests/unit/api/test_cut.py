@@ -189,3 +189,27 @@ def test_large_file_data_comes_back_as_bytes() -> None:
     assert as_parsed(data) == orjson.loads(body)
     request = parse_chat_request(data)
     assert request.documents[0].url == pdf.encode()
+
+
+def test_large_pdfs_in_responses_and_messages_bodies_come_back_as_bytes() -> None:
+    from visiongate.api.messages.surface import MessagesSurface
+    from visiongate.api.responses.surface import ResponsesSurface
+
+    pdf = base64.b64encode(b"%PDF-" + os.urandom(70_000)).decode()
+    url = "data:application/pdf;base64," + pdf
+    file_part = {"type": "input_file", "file_data": url, "filename": "a.pdf"}
+    body = orjson.dumps({"model": "m", "input": [{"role": "user", "content": [file_part]}]})
+    data = parse_body(body, ResponsesSurface.cut)
+    assert data["input"][0]["content"][0]["file_data"] == url.encode()
+    assert as_parsed(data) == orjson.loads(body)
+    source = {"type": "base64", "media_type": "application/pdf", "data": pdf}
+    block = {"type": "document", "source": source}
+    result = {"type": "tool_result", "tool_use_id": "t", "content": [dict(block)]}
+    body = orjson.dumps(
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [block, result]}]}
+    )
+    data = parse_body(body, MessagesSurface.cut)
+    content = data["messages"][0]["content"]
+    assert content[0]["source"]["data"] == pdf.encode()
+    assert content[1]["content"][0]["source"]["data"] == pdf.encode()
+    assert as_parsed(data) == orjson.loads(body)

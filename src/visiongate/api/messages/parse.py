@@ -62,8 +62,8 @@ _REFUSED = {
 
 
 def image_places(data: Any) -> Iterator[tuple[dict[str, Any], str]]:
-    """Where a base64 image's ``data`` sits: image blocks of messages and of tool results
-    (for the cut, ``api/cut.py``)."""
+    """Where a base64 image's (or PDF's) ``data`` sits: image and document blocks of
+    messages and of tool results (for the cut, ``api/cut.py``)."""
     messages = data.get("messages") if isinstance(data, dict) else None
     for message in messages if isinstance(messages, list) else ():
         blocks = message.get("content") if isinstance(message, dict) else None
@@ -73,7 +73,8 @@ def image_places(data: Any) -> Iterator[tuple[dict[str, Any], str]]:
             inner = block.get("content") if block.get("type") == "tool_result" else [block]
             for image in inner if isinstance(inner, list) else ():
                 source = image.get("source") if isinstance(image, dict) else None
-                if image.get("type") == "image" and isinstance(source, dict):  # type: ignore[union-attr]
+                kind = image.get("type")  # type: ignore[union-attr]
+                if kind in ("image", "document") and isinstance(source, dict):
                     yield source, "data"
 
 

@@ -76,15 +76,18 @@ _REFUSED = {
 
 
 def image_places(data: Any) -> Iterator[tuple[dict[str, Any], str]]:
-    """Where an ``input_image``'s URL sits: in message content and in tool outputs (for
-    the cut, ``api/cut.py``)."""
+    """Where an ``input_image``'s URL or an ``input_file``'s data sits: in message content
+    and in tool outputs (for the cut, ``api/cut.py``)."""
     items = data.get("input") if isinstance(data, dict) else None
     for item in items if isinstance(items, list) else ():
         parts = item.get("content", item.get("output")) if isinstance(item, dict) else None
         for part in parts if isinstance(parts, list) else ():
-            if isinstance(part, dict) and part.get("type") == "input_image":
-                spec = part.get("image_url")
-                yield (spec, "url") if isinstance(spec, dict) else (part, "image_url")
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "input_image":
+                spec = part.get("image_url")  # type: ignore[union-attr]
+                yield (spec, "url") if isinstance(spec, dict) else (part, "image_url")  # type: ignore[misc]
+            elif kind == "input_file":
+                yield part, "file_data"  # type: ignore[misc]  # a PDF's data URL
 
 
 def _refuse_unknown(data: dict[str, Any]) -> None:
