@@ -645,3 +645,23 @@ def test_messages_bad_documents_are_400s_naming_the_block(world: World) -> None:
         error = info.value.body["error"]  # type: ignore[index]
         assert error["code"] == code and error["param"].startswith("messages[0].content[0]")
     assert world.anthropic.requests == []
+
+
+def test_claude_gets_a_pdf_url_as_a_url_source_unless_pages_are_picked(world: World) -> None:
+    url = f"{world.pdf_host}/invoice.pdf"
+    client = world.gateway.client()
+    client.chat.completions.create(
+        model="claude-3-5-sonnet-20241022",
+        messages=ask("Read", {"type": "file", "file": {"file_url": url}}),
+    )
+    block = world.anthropic.last.body["messages"][0]["content"][1]
+    assert block == {"type": "document", "source": {"type": "url", "url": url}}
+    client.chat.completions.create(
+        model="claude-3-5-sonnet-20241022",
+        messages=ask("Read", {"type": "file", "file": {"file_url": url, "pages": "2"}}),
+    )
+    block = world.anthropic.last.body["messages"][0]["content"][1]
+    assert block["source"]["type"] == "base64"  # picked pages: fetched, cut, inlined
+    sent = base64.b64decode(block["source"]["data"])
+    assert pdf_pages_text(sent) == ["Second page\r\nDelivery address Hamburg"]
+    assert not world.anthropic.violations

@@ -97,17 +97,35 @@ class DocumentPipeline:
         self.sandbox = Sandbox(settings.document_render_timeout)
 
     async def prepare(
-        self, request: ChatRequest, model: ModelEntry, provider_form: Delivery | None
+        self,
+        request: ChatRequest,
+        model: ModelEntry,
+        provider_form: Delivery | None,
+        *,
+        urls: bool = False,
     ) -> DocumentStats:
         """Get, check and read every DocumentPart of ``request`` for ``model``, in place.
+
+        ``urls``: the provider may fetch a native PDF's http(s) URL itself (Anthropic).
+        Such a document, with no ``pages`` picked and ``fetch_passthrough_urls`` off, goes
+        as its URL, unread: the provider checks it, and its pages are not counted here.
         Raises DocumentError, InvalidRequest (a bad page selection) or ImageError
-        ``too_many_images`` (more pages to render than the model takes)."""
+        ``too_many_images`` (more pages to render than the model takes).
+        """
         started = time.perf_counter()
         parts = request.documents
         stats = DocumentStats(count=len(parts))
         if not parts:
             return stats
         mode = delivery(provider_form, model.pdf_native, self.settings.documents)
+        if mode == "native" and urls and not self.settings.fetch_passthrough_urls:
+            for part in parts:
+                if _passes_through(part):
+                    part.native, part.data, part.b64 = True, None, None
+            parts = [p for p in parts if not _passes_through(p)]
+            if not parts:
+                stats.seconds = time.perf_counter() - started
+                return stats
         await asyncio.gather(*(self._load(part) for part in parts))
         others = len(request.images)
         results = await asyncio.gather(
@@ -241,6 +259,13 @@ class DocumentPipeline:
             code="too_many_images",
             param="messages",
         )
+
+
+def _passes_through(part: DocumentPart) -> bool:
+    """An http(s) URL with no pages to pick: the provider can fetch it as it is."""
+    url = part.url
+    is_http = isinstance(url, str) and url[:8].lower().startswith(("http://", "https://"))
+    return is_http and part.pages is None
 
 
 def _container(param: str) -> str:

@@ -281,6 +281,7 @@ class AnthropicProvider(HttpProvider):
     """Serves catalog models whose provider has ``kind = "anthropic"``."""
 
     accepts_top_k = True
+    accepts_pdf_urls = True
 
     def pdf_form(self, model: ModelEntry) -> Literal["native", "text"] | None:
         return "native"

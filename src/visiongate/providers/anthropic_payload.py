@@ -171,7 +171,10 @@ def _cached(block: dict[str, Any], cache_control: dict[str, Any] | None) -> dict
 
 
 def _document_block(part: DocumentPart) -> dict[str, Any]:
-    """A PDF as a ``document`` block with a base64 source."""
+    """A PDF as a ``document`` block: a base64 source, or the client's URL when the
+    document pipeline left it for Anthropic to fetch."""
+    if part.native and part.data is None and isinstance(part.url, str):
+        return {"type": "document", "source": {"type": "url", "url": part.url}}
     if not part.native or part.data is None:
         raise GatewayError(f"document {part.param} reached the Anthropic adapter without its PDF")
     source = {

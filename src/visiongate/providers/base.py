@@ -52,6 +52,9 @@ class Provider(ABC):
     # Whether the wire API has top-k sampling (Anthropic's ``top_k``, Gemini's ``topK``);
     # where it has none, a request asking for it is refused rather than sampled otherwise.
     accepts_top_k: ClassVar[bool] = False
+    # Whether a native PDF may go as the client's http(s) URL, for the provider to fetch
+    # (Anthropic's ``document`` URL source); elsewhere the gateway fetches and inlines it.
+    accepts_pdf_urls: ClassVar[bool] = False
 
     def __init__(self, entry: ProviderEntry, settings: Settings) -> None:
         self.entry = entry

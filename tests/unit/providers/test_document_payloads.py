@@ -87,3 +87,13 @@ def test_openai_refuses_a_document_outside_user_messages() -> None:
     with pytest.raises(InvalidRequest) as info:
         to_openai_payload(request(document(), role="system"), CATALOG.models["gpt-4o"])
     assert info.value.code == "unsupported_content"
+
+
+def test_anthropic_url_source_for_a_document_left_to_the_provider() -> None:
+    part = DocumentPart("messages[0].content[1].file.file_url", url="https://x.test/a.pdf")
+    part.native = True  # the document pipeline left it unread (Provider.accepts_pdf_urls)
+    payload = to_anthropic_payload(request(part), CATALOG.models["claude-3-5-sonnet-20241022"])
+    block = payload["messages"][0]["content"][1]
+    assert block == {"type": "document", "source": {"type": "url", "url": "https://x.test/a.pdf"}}
+    with pytest.raises(GatewayError):  # OpenAI's Chat Completions takes no PDF URL
+        to_openai_payload(request(part), CATALOG.models["gpt-4o"])
