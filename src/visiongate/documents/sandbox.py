@@ -10,6 +10,9 @@ a few milliseconds; a fresh interpreter would cost a few hundred), and:
   ``invalid_document`` for that request only;
 * a child still working at the deadline is killed (SIGKILL), and the request gets a 400
   ``document_too_large`` saying the file took too long;
+* a child that asks for more than ``memory`` bytes of address space beyond what it
+  started with gets an allocation failure (``RLIMIT_AS``), so one file cannot take the
+  machine's memory: PDFium then fails the file or crashes, which is the case above;
 * the event loop never waits on it: the child is watched from a worker thread, and at
   most one child per core runs at once (others wait their turn).
 
@@ -49,8 +52,9 @@ class TimedOut(Exception):
 class Sandbox:
     """Calls a function in a forked child with a deadline, a few children at a time."""
 
-    def __init__(self, timeout: float, slots: int | None = None) -> None:
+    def __init__(self, timeout: float, slots: int | None = None, memory: int = 2 * 1024**3) -> None:
         self.timeout = timeout
+        self.memory = memory
         self._slots = asyncio.Semaphore(slots or _usable_cores())
         self._context: Any = None
         self._lock = threading.Lock()
@@ -72,7 +76,7 @@ class Sandbox:
     def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         ctx = self._ctx()
         reader, writer = ctx.Pipe(duplex=False)
-        process = ctx.Process(target=_child, args=(writer, fn, args), daemon=True)
+        process = ctx.Process(target=_child, args=(writer, fn, args, self.memory), daemon=True)
         try:
             process.start()
         finally:
@@ -97,14 +101,30 @@ class Sandbox:
 
 
 def _child(
-    writer: multiprocessing.connection.Connection, fn: Callable[..., Any], args: Any
+    writer: multiprocessing.connection.Connection,
+    fn: Callable[..., Any],
+    args: Any,
+    memory: int,
 ) -> None:
+    _limit_memory(memory)
     try:
         answer = (True, fn(*args))
     except Exception as exc:  # sent back and raised in the parent
         answer = (False, exc)
     writer.send(answer)
     writer.close()
+
+
+def _limit_memory(extra: int) -> None:
+    """Cap the address space at what the child uses now plus ``extra`` bytes (Linux)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (size + extra, size + extra))
+    except (ImportError, OSError, ValueError):  # not Linux: no cap
+        pass
 
 
 def _usable_cores() -> int:

@@ -64,3 +64,14 @@ async def test_a_hang_is_killed_at_the_deadline() -> None:
     while _children() - before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _children() - before  # the child is gone, not left running
+
+
+def _allocate(size: int) -> int:
+    return len(bytearray(size))
+
+
+async def test_a_child_cannot_take_more_memory_than_its_cap() -> None:
+    sandbox = Sandbox(timeout=30, memory=256 * 1024**2)
+    assert await sandbox.run(_allocate, 64 * 1024**2) == 64 * 1024**2
+    with pytest.raises(MemoryError):
+        await sandbox.run(_allocate, 1024**3)
