@@ -665,3 +665,39 @@ def test_claude_gets_a_pdf_url_as_a_url_source_unless_pages_are_picked(world: Wo
     sent = base64.b64decode(block["source"]["data"])
     assert pdf_pages_text(sent) == ["Second page\r\nDelivery address Hamburg"]
     assert not world.anthropic.violations
+
+
+# ---------------------------------------------------------------- fallbacks
+
+
+def test_too_many_pages_for_the_model_falls_back_to_one_that_reads_pdfs(world: World) -> None:
+    resp = world.gateway.client().chat.completions.create(
+        model=LLAMA,
+        messages=ask("Read", file_part(THREE_PAGES)),
+        extra_body={"fallbacks": ["gpt-4o"]},
+    )
+    assert resp.choices[0].message.content
+    assert world.together.requests == []  # passed over before any call
+    (sent,) = world.openai.last.files
+    assert sent["file_data"] == data_url(THREE_PAGES)
+
+
+def test_a_failed_rendering_model_falls_back_with_the_pdf_as_sent(world: World) -> None:
+    world.anthropic.failures = [500] * 5  # every call to Claude fails, retries included
+    request_id = rid()
+    world.gateway.client().chat.completions.create(
+        model="claude-3-haiku-20240307",
+        messages=ask("Read", file_part(THREE_PAGES, pages="1-2")),
+        extra_body={"fallbacks": ["gemini-1.5-pro"]},
+        extra_headers={"x-request-id": request_id},
+    )
+    world.anthropic.failures.clear()
+    rendered = world.anthropic.requests[0].body["messages"][0]["content"]
+    assert [b["type"] for b in rendered] == ["text", "image", "text", "image", "text"]
+    parts = world.gemini.last.body["contents"][0]["parts"]
+    (inline,) = [p["inlineData"] for p in parts if "inlineData" in p]
+    assert inline["mimeType"] == "application/pdf"  # the document again, not its pages
+    assert len(pdf_pages_text(base64.b64decode(inline["data"]))) == 2
+    row = usage_row(world.gateway, request_id)
+    assert (row["documents"], row["document_pages"], row["images"]) == (1, 2, 0)
+    assert row["fallback"] == "gemini-1.5-pro"
