@@ -17,7 +17,7 @@ from visiongate.local.registry import local_model_overrides
 from visiongate.observability.metrics import Metrics
 from visiongate.providers.base import Provider
 from visiongate.providers.registry import build_providers
-from visiongate.service import ChatService
+from visiongate.service import AnswerCache, ChatService
 from visiongate.service.cooldowns import Cooldowns, MemoryCooldowns
 from visiongate.service.load import Load, MemoryLoad
 from visiongate.settings import Settings
@@ -58,6 +58,12 @@ class Runtime:
         self.accounts = Accounts(settings)
         self.metrics = Metrics()
         cooldowns, load = _routing_state(settings)
+        self.cache = AnswerCache.build(
+            settings.redis_url,
+            settings.redis_prefix,
+            settings.answer_cache_bytes,
+            settings.answer_cache_wait_s,
+        )
         self.service = ChatService(
             settings,
             self.catalog,
@@ -67,6 +73,7 @@ class Runtime:
             cooldowns,
             load,
             documents=self.documents,
+            cache=self.cache,
         )
         self.metrics.track_deployments(cooldowns.states)
 
@@ -88,4 +95,5 @@ class Runtime:
         await self.images.close()
         await self.service.router.load.close()
         await self.service.router.cooldowns.close()
+        await self.cache.close()
         await self.accounts.close()

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     upstream_retries: int = 2
     follow_successors: bool = False
 
+    # answer cache (opt-in per model or request; in Redis when redis_url is set)
+    answer_cache_bytes: int = 64 * 1024 * 1024  # the in-memory store's budget
+    answer_cache_wait_s: float = Field(default=30.0, ge=0)  # an identical request in flight
+
     # storage
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None

@@ -116,11 +116,20 @@ def _v4_documents(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE usage ADD COLUMN {name} {kind} NOT NULL DEFAULT 0"))
 
 
+def _v5_usage_cache(conn: sa.Connection) -> None:
+    """Whether the answer cache answered (hit, miss, bypass; NULL when not used), and what
+    a hit saved at the catalog's prices (its ``cost_usd`` is 0)."""
+    double = sa.Double().compile(dialect=conn.dialect)  # DOUBLE on SQLite, DOUBLE PRECISION
+    conn.execute(sa.text("ALTER TABLE usage ADD COLUMN cache VARCHAR(8)"))
+    conn.execute(sa.text(f"ALTER TABLE usage ADD COLUMN saved_usd {double} DEFAULT 0 NOT NULL"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "api keys and usage records", _v1_initial),
     Migration(2, "usage records name the surface (endpoint)", _v2_usage_endpoint),
     Migration(3, "usage: serving deployment, upstream calls, fallback taken", _v3_routing),
     Migration(4, "document counts in usage records", _v4_documents),
+    Migration(5, "usage records say what the answer cache did", _v5_usage_cache),
 )
 LATEST = MIGRATIONS[-1].version
 

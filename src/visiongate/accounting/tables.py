@@ -72,6 +72,8 @@ usage = sa.Table(
     sa.Column("documents", sa.Integer, nullable=False, server_default="0"),
     sa.Column("document_pages", sa.Integer, nullable=False, server_default="0"),
     sa.Column("document_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("cache", sa.String(8), nullable=True),
+    sa.Column("saved_usd", sa.Double, nullable=False, server_default="0"),
     sa.Index("ix_usage_created_at", "created_at"),
     sa.Index("ix_usage_key_created", "key_id", "created_at"),
 )

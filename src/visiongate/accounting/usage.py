@@ -62,6 +62,8 @@ class UsageRecord:
     documents: int = 0  # PDFs in the request
     document_pages: int = 0  # their pages sent (natively or as images)
     document_bytes: int = 0  # their bytes as received
+    cache: str | None = None  # the answer cache: hit, miss, bypass; None when not used
+    saved_usd: float = 0.0  # a cache hit's cost had the provider answered
     created_at: float = 0.0  # epoch seconds; 0 means "when recorded"
 
 

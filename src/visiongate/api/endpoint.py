@@ -60,10 +60,11 @@ def _body(frames: list[bytes], more: bool = True) -> dict[str, Any]:
 class _Headers:
     """The request headers the endpoint reads, found in one pass over the list."""
 
-    __slots__ = ("authorization", "content_length", "request_id", "x_api_key")
+    __slots__ = ("authorization", "cache_control", "content_length", "request_id", "x_api_key")
 
     def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.authorization: str | None = None
+        self.cache_control: str | None = None
         self.content_length: str | None = None
         self.request_id: str | None = None
         self.x_api_key: str | None = None
@@ -76,6 +77,8 @@ class _Headers:
                 self.request_id = value.decode("latin-1")
             elif key == b"x-api-key":
                 self.x_api_key = value.decode("latin-1")
+            elif key == b"cache-control":
+                self.cache_control = value.decode("latin-1")
 
 
 class Endpoint:
@@ -149,7 +152,7 @@ class Endpoint:
             )
             outcome.model = request.model
             outcome.stream = request.stream
-            await self.serve(request, principal, receive, send, outcome)
+            await self.serve(request, principal, receive, send, outcome, headers.cache_control)
         except GatewayError as exc:
             await self._send_error(send, exc, rid, outcome)
 
@@ -160,10 +163,12 @@ class Endpoint:
         receive: Receive,
         send: Send,
         outcome: Outcome,
+        cache_control: str | None = None,
     ) -> None:
-        """Answer a parsed, authenticated request. Raises GatewayError for a failure
-        before any output (the caller answers it in the surface's envelope)."""
-        prepared = await self.service.prepare(request, principal, outcome)
+        """Answer a parsed, authenticated request (``cache_control``: its
+        ``Cache-Control`` header, for the answer cache). Raises GatewayError for a
+        failure before any output (the caller answers it in the surface's envelope)."""
+        prepared = await self.service.prepare(request, principal, outcome, cache_control)
         if prepared.request.stream:
             await self._stream(receive, send, prepared, outcome)
         else:
@@ -399,6 +404,8 @@ class Endpoint:
                 documents=outcome.documents,
                 document_pages=outcome.document_pages,
                 document_bytes=outcome.document_bytes,
+                cache=outcome.cache,
+                saved_usd=outcome.saved_usd,
                 created_at=outcome.created,
             )
         )

@@ -17,13 +17,16 @@ from datetime import date
 from importlib import resources
 from typing import Any
 
+from visiongate.core.cache_config import CacheConfig, cache_config
 from visiongate.core.routes import Route, parse_routes
 
 __all__ = [
+    "CacheConfig",
     "Catalog",
     "ImageLimits",
     "ModelEntry",
     "ProviderEntry",
+    "cache_config",
     "load_catalog",
     "merge_tables",
 ]
@@ -106,6 +109,7 @@ class ModelEntry:
     pdf_native: bool = False
     source: str | None = None
     as_of: str | None = None
+    cache: CacheConfig | None = None
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         """USD for a request; an unpublished price counts as 0 (and the card says null)."""
@@ -235,6 +239,8 @@ def _model(
         caps if caps is not None else providers[provider].capabilities
     )
     values["aliases"] = tuple(values.get("aliases", ()))
+    if "cache" in values:
+        values["cache"] = cache_config(values["cache"], f"model {model_id!r}")
     for key in ("retired", "successor", "as_of"):
         if values.get(key) == "":
             values[key] = None  # a config's way to clear a shipped value

@@ -211,6 +211,26 @@ class ImagePart:
                 return pybase64.b64decode(self.url[self._b64_at :], validate=True)
         raise ValueError(f"image {self.param} has no bytes yet")
 
+    def digest(self) -> bytes:
+        """SHA-256 of the canonical base64 of the bytes the provider receives.
+
+        Equal digests are equal bytes, whether the image came as a data URL, was fetched
+        from a URL or was converted: the base64 is hashed rather than the bytes so that
+        the client's own (validated, canonical) base64 is read where it lies, without a
+        decode or a copy, and a fetched image's base64 is the one its adapter sends
+        anyway (:meth:`base64` keeps it). Keys the answer cache (``service/cache_key.py``).
+        Raises ValueError for a part without bytes (a URL passed through).
+        """
+        import hashlib
+
+        url = self.url
+        if self.b64 is None and self._b64_at and url is not None:
+            if isinstance(url, bytes):
+                return hashlib.sha256(memoryview(url)[self._b64_at :]).digest()
+            return hashlib.sha256(url[self._b64_at :].encode("ascii")).digest()
+        b64 = self.base64()
+        return hashlib.sha256(b64.encode("ascii") if isinstance(b64, str) else b64).digest()
+
     def data_url(self) -> str | bytes:
         """``data:<media_type>;base64,<b64>``, the form OpenAI-style APIs take inline.
 

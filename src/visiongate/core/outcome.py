@@ -45,6 +45,9 @@ class Outcome:
     fallback: str | None = None
     failures: list[dict[str, Any]] | None = None
     cooled: list[str] | None = None
+    cache: str | None = None  # the answer cache: hit, miss, bypass; None when not used
+    cache_error: bool = False  # the answer cache's store failed (the request went on)
+    saved_usd: float = 0.0  # a hit's cost at the catalog's prices, had it been a miss
 
     @property
     def latency_s(self) -> float:

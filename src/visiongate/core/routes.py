@@ -14,6 +14,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from visiongate.core.cache_config import CacheConfig, cache_config
+
 __all__ = [
     "DEFAULT_FALLBACK_ON",
     "STRATEGIES",
@@ -26,7 +28,9 @@ __all__ = [
 STRATEGIES = frozenset({"weighted", "ordered", "least-busy", "lowest-latency"})
 # Refusals that another model may not give: tried on the fallbacks, not returned at once.
 DEFAULT_FALLBACK_ON = frozenset({"context_length_exceeded", "content_filter"})
-_ROUTE_KEYS = frozenset({"targets", "strategy", "fallbacks", "retries", "cooldown", "fallback_on"})
+_ROUTE_KEYS = frozenset(
+    {"targets", "strategy", "fallbacks", "retries", "cooldown", "fallback_on", "cache"}
+)
 _TARGET_KEYS = frozenset({"model", "weight"})
 
 
@@ -54,7 +58,8 @@ class Route:
     ``retries`` is the number of extra calls to the same target for a retryable failure;
     None takes the gateway's ``upstream_retries``. ``implicit`` routes are the ones the
     gateway builds itself for a plain model id (one target, no fallbacks) or a retired
-    model that follows its successor.
+    model that follows its successor. ``cache`` is the route's answer cache table (for an
+    implicit route the model's own applies: ``service/cache.py``).
     """
 
     name: str
@@ -65,6 +70,7 @@ class Route:
     cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
     fallback_on: frozenset[str] = DEFAULT_FALLBACK_ON
     implicit: bool = False
+    cache: CacheConfig | None = None
 
 
 _DEFAULT_COOLDOWN = CooldownPolicy()
@@ -119,6 +125,7 @@ def _route(name: str, table: Any, models: Collection[str]) -> Route:
         retries=retries,
         cooldown=_cooldown(where, table.get("cooldown", {})),
         fallback_on=frozenset(fallback_on),
+        cache=cache_config(table["cache"], where) if "cache" in table else None,
     )
 
 

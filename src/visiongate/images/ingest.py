@@ -174,6 +174,21 @@ class ImagePipeline:
                 param=part.param,
             )
 
+    async def fetch(self, url: str, param: str) -> bytes:
+        """The bytes behind an http(s) URL, through the SSRF guard, the fetched-image
+        cache and the fetches in flight, without validating them as an image. For the
+        answer cache's key of an image the provider fetches itself. Raises ImageError."""
+        cached = self.cache.get(url)
+        if cached is not None:
+            return cached
+        parse_http_url(url, param)
+        task = self._inflight.get(url)
+        if task is None:
+            task = asyncio.create_task(self._download(url, param))
+            self._inflight[url] = task
+            task.add_done_callback(lambda done: self._settle(url, done))
+        return await asyncio.shield(task)
+
     async def _fetch_into(
         self, part: ImagePart, stats: ImageStats, fetched: dict[str, bytes] | None
     ) -> None:

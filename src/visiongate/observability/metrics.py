@@ -85,6 +85,22 @@ class Metrics:
         self.tokens = Counter(
             "visiongate_tokens", "Tokens by model and kind", ["model", "kind"], registry=r
         )
+        self.answer_cache = Counter(
+            "visiongate_answer_cache",
+            "Requests that used the answer cache, by result (hit, miss, bypass)",
+            ["result"],
+            registry=r,
+        )
+        self.answer_cache_errors = Counter(
+            "visiongate_answer_cache_errors",
+            "Requests whose answer-cache store failed (answered as misses)",
+            registry=r,
+        )
+        self.answer_cache_saved_usd = Counter(
+            "visiongate_answer_cache_saved_usd",
+            "USD that cache hits would have cost at the catalog's prices",
+            registry=r,
+        )
         self.in_flight = Gauge("visiongate_requests_in_flight", "Requests being served", registry=r)
         self.attempts = Counter(
             "visiongate_upstream_attempts",
@@ -151,10 +167,19 @@ class Metrics:
         if outcome.documents:
             self.documents.inc(outcome.documents)
             self.document_pages.inc(outcome.document_pages)
+        if outcome.cache is not None:
+            self._observe_cache(outcome)
         usage = outcome.usage
         if usage is not None:
             children.prompt.inc(usage.prompt_tokens)
             children.completion.inc(usage.completion_tokens)
+
+    def _observe_cache(self, outcome: Outcome) -> None:
+        self.answer_cache.labels(outcome.cache).inc()
+        if outcome.cache_error:
+            self.answer_cache_errors.inc()
+        if outcome.saved_usd:
+            self.answer_cache_saved_usd.inc(outcome.saved_usd)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

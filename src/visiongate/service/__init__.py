@@ -6,6 +6,7 @@ A layer of its own above ``core/`` (the internal model and the catalog), ``image
 every inbound surface under ``api/`` calls it with the same internal request.
 """
 
+from visiongate.service.cache import AnswerCache, CacheTicket
 from visiongate.service.chat import ChatService, Prepared, estimate_prompt_tokens
 
-__all__ = ["ChatService", "Prepared", "estimate_prompt_tokens"]
+__all__ = ["AnswerCache", "CacheTicket", "ChatService", "Prepared", "estimate_prompt_tokens"]

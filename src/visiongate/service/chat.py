@@ -19,6 +19,8 @@ from visiongate.errors import GatewayError, ModelNotAllowed, ModelNotFound
 from visiongate.images import ImagePipeline
 from visiongate.providers.base import Provider
 from visiongate.service.attempts import Attempts, estimate_prompt_tokens
+from visiongate.service.cache import AnswerCache, CacheTicket, parse_cache_control
+from visiongate.service.cache_entry import CachedAnswer
 from visiongate.service.cooldowns import Cooldowns, MemoryCooldowns
 from visiongate.service.load import Load, MemoryLoad
 from visiongate.service.routing import Candidate, Router
@@ -34,12 +36,19 @@ class Prepared:
     that served (the routing policy may have moved on: :attr:`attempts`).
     """
 
-    __slots__ = ("admission", "attempts", "request")
+    __slots__ = ("admission", "attempts", "cache", "request")
 
-    def __init__(self, request: ChatRequest, attempts: Attempts, admission: Admission) -> None:
+    def __init__(
+        self,
+        request: ChatRequest,
+        attempts: Attempts,
+        admission: Admission,
+        cache: CacheTicket | None = None,
+    ) -> None:
         self.request = request
         self.attempts = attempts
         self.admission = admission
+        self.cache = cache  # None: the answer cache is off for this request
 
     @property
     def candidate(self) -> Candidate:
@@ -57,13 +66,17 @@ class Prepared:
 
     def headers(self) -> dict[str, str]:
         """What every surface adds to a success: which deployment served, under which
-        upstream name, after how many upstream calls."""
+        upstream name, after how many upstream calls (0 for a cache hit), and what the
+        answer cache did."""
         candidate = self.candidate
-        return {
+        headers = {
             "x-visiongate-provider": candidate.provider.name,
             "x-visiongate-upstream-model": candidate.model.upstream,
             "x-visiongate-attempts": str(self.attempts.calls),
         }
+        if self.cache is not None:
+            headers["x-visiongate-cache"] = self.cache.status
+        return headers
 
 
 class ChatService:
@@ -77,6 +90,7 @@ class ChatService:
         cooldowns: Cooldowns | None = None,
         load: Load | None = None,
         documents: DocumentPipeline | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -84,6 +98,7 @@ class ChatService:
         self.images = images
         self.accounts = accounts
         self.documents = documents or DocumentPipeline(settings, images)
+        self.cache = cache
         self.router = Router(
             settings,
             catalog,
@@ -98,17 +113,52 @@ class ChatService:
         return self.router.deployment(model_id)
 
     async def prepare(
-        self, request: ChatRequest, principal: Principal, outcome: Outcome
+        self,
+        request: ChatRequest,
+        principal: Principal,
+        outcome: Outcome,
+        cache_control: str | None = None,
     ) -> Prepared:
         """Every check before the provider is called, cheapest first (:meth:`_checked`),
-        then admission. Raises GatewayError."""
+        the request's answer-cache ticket (``cache_control``: its ``Cache-Control``
+        header), then admission: a hit passes the key's limits too (it is a request),
+        though it spends no tokens. Raises GatewayError."""
         attempts = await self._checked(request, principal, outcome)
         candidate = attempts.candidate
         assert candidate is not None
+        ticket = await self._ticket(request, attempts, principal, cache_control)
         estimate = attempts.prompt_tokens
         estimate += request.max_tokens or min(candidate.model.max_output_tokens, 1024)
         admission = await self.accounts.admit(principal, candidate.model, estimate, checked=True)
-        return Prepared(request, attempts, admission)
+        return Prepared(request, attempts, admission, ticket)
+
+    async def _ticket(
+        self,
+        request: ChatRequest,
+        attempts: Attempts,
+        principal: Principal,
+        cache_control: str | None,
+    ) -> CacheTicket | None:
+        """The answer cache's ticket, keyed after the images were fitted for the first
+        deployment. The table is the one of the name the client sent: a route's own, or
+        for a plain model (an implicit route) the model's."""
+        if self.cache is None:
+            return None
+        route = attempts.plan.route
+        candidate = attempts.candidate
+        assert candidate is not None
+        config = candidate.model.cache if route.implicit else route.cache
+        if config is None and not cache_control:
+            return None
+        return await self.cache.ticket(
+            request,
+            config,
+            route.name,
+            candidate.model.upstream if route.implicit else None,
+            principal.key_id,
+            parse_cache_control(cache_control),
+            self.images.fetch,
+        )
 
     async def count_tokens(
         self, request: ChatRequest, principal: Principal, outcome: Outcome
@@ -161,6 +211,13 @@ class ChatService:
         )
 
     async def complete(self, prepared: Prepared, outcome: Outcome) -> ChatResponse:
+        ticket = prepared.cache
+        if ticket is not None:
+            answer = await self._lookup(ticket, outcome)
+            if answer is not None:
+                response = answer.as_response()
+                await self._finish_hit(prepared, outcome, answer)
+                return response
         attempts = prepared.attempts
         started = time.perf_counter()
         try:
@@ -179,6 +236,8 @@ class ChatService:
                 await attempts.ended(ok=True)
                 break
         except BaseException:
+            if ticket is not None:
+                ticket.release()  # the requests waiting for this one call themselves
             # Nothing was produced: release the tokens reserved for this request.
             await self.accounts.settle(prepared.admission, 0)
             raise
@@ -191,6 +250,9 @@ class ChatService:
         if response.upstream_model:
             outcome.upstream_model = response.upstream_model
         await self.finish(prepared, outcome, response.usage)
+        if ticket is not None:
+            await ticket.store(response.usage, response.upstream_model, response=response)
+            outcome.cache_error = ticket.error
         return response
 
     async def _open(
@@ -222,12 +284,25 @@ class ChatService:
             return deltas, first
 
     async def stream(self, prepared: Prepared, outcome: Outcome) -> AsyncIterator[StreamDelta]:
-        """The provider's deltas; the last one always carries the usage (estimated if the
-        provider gave none)."""
+        """The provider's deltas (or a cached answer's); the last one always carries the
+        usage (estimated if the provider gave none)."""
+        ticket = prepared.cache
+        kept: list[StreamDelta] | None = None
+        if ticket is not None:
+            answer = await self._lookup(ticket, outcome)
+            if answer is not None:
+                replayed = answer.as_deltas()
+                await self._finish_hit(prepared, outcome, answer)
+                for delta in replayed:
+                    yield delta
+                yield StreamDelta(usage=answer.usage)
+                return
+            kept = []
         started = time.perf_counter()
         usage: Usage | None = None
         text_chars = 0
         deltas: AsyncIterator[StreamDelta] | None = None
+        ended = False
         try:
             deltas, first = await self._open(prepared)
             if first is not None:
@@ -250,8 +325,13 @@ class ChatService:
                         or delta.tool_calls
                         or delta.finish_reason
                     ):
+                        if kept is not None:
+                            kept.append(delta)
                         yield delta
+            ended = first is not None
         finally:
+            if ticket is not None and not ended:
+                ticket.release()  # failed, empty or abandoned: not an answer to keep
             if deltas is not None:
                 await deltas.aclose()  # type: ignore[attr-defined]
             outcome.upstream_seconds = time.perf_counter() - started
@@ -264,7 +344,27 @@ class ChatService:
                 )
             # Also when the client went away mid-stream: what was produced is still billed.
             await self.finish(prepared, outcome, usage)
+        if ticket is not None:
+            await ticket.store(usage, outcome.upstream_model, deltas=kept)
+            outcome.cache_error = ticket.error
         yield StreamDelta(usage=usage)
+
+    async def _lookup(self, ticket: CacheTicket, outcome: Outcome) -> CachedAnswer | None:
+        answer = await ticket.lookup()
+        outcome.cache = ticket.status
+        outcome.cache_error = ticket.error
+        return answer
+
+    async def _finish_hit(self, prepared: Prepared, outcome: Outcome, answer: CachedAnswer) -> None:
+        """A cached answer costs nothing; what it would have cost is what it saved."""
+        usage = answer.usage
+        outcome.usage = usage
+        if answer.upstream_model:
+            outcome.upstream_model = answer.upstream_model
+        outcome.first_token_at = time.perf_counter()
+        outcome.cost_usd = 0.0
+        outcome.saved_usd = prepared.model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+        await self.accounts.settle(prepared.admission, 0)
 
     async def finish(self, prepared: Prepared, outcome: Outcome, usage: Usage) -> None:
         outcome.usage = usage

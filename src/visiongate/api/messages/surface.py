@@ -85,6 +85,7 @@ class CountTokensEndpoint(Endpoint):
         receive: Receive,
         send: Send,
         outcome: Outcome,
+        cache_control: str | None = None,  # counting calls no provider: nothing to cache
     ) -> None:
         tokens = await self.service.count_tokens(request, principal, outcome)
         body = orjson.dumps({"input_tokens": tokens})
