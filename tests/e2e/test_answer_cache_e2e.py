@@ -44,6 +44,11 @@ cache = { ttl_s = 600, shared = true }
 
 [models."gpt-4-turbo"]
 cache = { ttl_s = 600, cache_incomplete = true }
+
+[routes."vision"]
+targets = ["gpt-4o-2024-08-06", "gpt-4o-2024-05-13"]
+strategy = "ordered"
+cache = { ttl_s = 600 }
 """
 
 
@@ -412,3 +417,13 @@ def test_a_hit_is_recorded_at_no_cost_with_what_it_saved(
         if line.startswith("visiongate_answer_cache_saved_usd_total")
     ]
     assert saved and float(saved[0].split()[-1]) > 0
+
+
+def test_a_route_has_a_cache_table_of_its_own(gw: GatewayProcess, fake: FakeOpenAI) -> None:
+    text = tag()
+    assert ask(gw, text, data_url(PHOTO, "image/png"), model="vision")[1] == "miss"
+    assert ask(gw, text, data_url(PHOTO, "image/png"), model="vision")[1] == "hit"
+    assert len(fake.requests) == 1
+    # Its targets have no table of their own: asked by name, they are not cached.
+    assert ask(gw, text, data_url(PHOTO, "image/png"), model="gpt-4o-2024-08-06")[1] is None
+    assert len(fake.requests) == 2

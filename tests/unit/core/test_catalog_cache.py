@@ -34,3 +34,11 @@ def test_a_cache_table() -> None:
 def test_a_wrong_cache_table_fails_loudly(cache: object, message: str) -> None:
     with pytest.raises(ValueError, match=f"model 'gpt-4o': .*{message}"):
         model_with(cache)
+
+
+def test_a_route_has_a_cache_table_checked_the_same_way() -> None:
+    routes = {"vision": {"targets": ["gpt-4o"], "cache": {"ttl_s": 60, "shared": True}}}
+    catalog = load_catalog({"routes": routes}, environ={})
+    assert catalog.routes["vision"].cache == CacheConfig(60, shared=True)
+    with pytest.raises(ValueError, match="route 'vision': unknown cache keys"):
+        load_catalog({"routes": {"vision": {"targets": ["gpt-4o"], "cache": {"x": 1}}}}, environ={})
