@@ -24,10 +24,13 @@ the request's outcome; it never fails the request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+
+import pybase64
 
 from visiongate.core.cache_config import CacheConfig
 from visiongate.core.messages import ChatRequest, ChatResponse, StreamDelta, Usage
@@ -273,10 +276,6 @@ async def _url_digests(
     request: ChatRequest, fetch: Callable[[str, str], Awaitable[bytes]]
 ) -> Mapping[str, bytes]:
     """The digest of each image the provider fetches itself, by URL, fetched at once."""
-    import hashlib
-
-    import pybase64
-
     urls = {
         part.url: part.param
         for part in request.images
