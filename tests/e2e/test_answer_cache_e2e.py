@@ -8,6 +8,7 @@ entries.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import secrets
@@ -28,6 +29,7 @@ from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support.background import BackgroundApp
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.images import data_url, make_image
+from tests.support.pdfs import text_pdf
 from tests.support.wire import sse_events
 
 pytestmark = pytest.mark.timeout(180)
@@ -81,7 +83,7 @@ def _images_app() -> web.Application:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeOpenAI]:
-    yield FakeOpenAI(api_key=UPSTREAM_KEY)
+    yield FakeOpenAI(api_key=UPSTREAM_KEY, accept_files=True)
 
 
 @pytest.fixture(scope="module")
@@ -426,4 +428,28 @@ def test_a_route_has_a_cache_table_of_its_own(gw: GatewayProcess, fake: FakeOpen
     assert len(fake.requests) == 1
     # Its targets have no table of their own: asked by name, they are not cached.
     assert ask(gw, text, data_url(PHOTO, "image/png"), model="gpt-4o-2024-08-06")[1] is None
+    assert len(fake.requests) == 2
+
+
+def test_a_pdf_is_keyed_by_its_bytes(gw: GatewayProcess, fake: FakeOpenAI) -> None:
+    def pdf_part(data: bytes) -> dict[str, Any]:
+        url = "data:application/pdf;base64," + base64.b64encode(data).decode()
+        return {"type": "file", "file": {"file_data": url, "filename": "invoice.pdf"}}
+
+    def ask_pdf(text: str, data: bytes) -> str | None:
+        client = openai.OpenAI(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=60)
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4o",
+            messages=[
+                {"role": "user", "content": [{"type": "text", "text": text}, pdf_part(data)]}
+            ],
+        )
+        raw.parse()
+        return raw.headers.get("x-visiongate-cache")
+
+    text = tag()
+    assert ask_pdf(text, text_pdf(["Total: 42 EUR"])) == "miss"
+    assert len(fake.requests[-1].files) == 1  # it went upstream as a PDF
+    assert ask_pdf(text, text_pdf(["Total: 42 EUR"])) == "hit"
+    assert ask_pdf(text, text_pdf(["Total: 43 EUR"])) == "miss"
     assert len(fake.requests) == 2
