@@ -115,7 +115,8 @@ def rasterise(pages: list[tuple[str, str, int]], tmp: Path) -> list[tuple[str, P
         ref = subprocess.run(
             ["pdftotext", *pages_arg, str(pdf), "-"], check=True, capture_output=True, text=True
         ).stdout
-        out.append((f"{Path(path).name.removesuffix('.gz')} p{page}", stem.with_suffix(".png"), ref))
+        label = f"{Path(path).name.removesuffix('.gz')} p{page}"
+        out.append((label, stem.with_suffix(".png"), ref))
     return out
 
 

@@ -96,9 +96,7 @@ def score_page(ref: str, hyp: str, *, ignore: str = "") -> PageScore:
     found = ref_words & Counter(_WORD.findall(hyp_n))
     lines = [normalise(line) for line in ref.splitlines()]
     lines = [line for line in lines if len(line) >= 3]
-    lost = sum(
-        1 for line in lines if _distance(line, hyp_n, substring=True) > _LOST * len(line)
-    )
+    lost = sum(1 for line in lines if _distance(line, hyp_n, substring=True) > _LOST * len(line))
     return PageScore(
         ref_chars=len(ref_n),
         edits=_distance(ref_n, hyp_n, substring=False),

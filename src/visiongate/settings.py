@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     local_dtype: str = "auto"
     local_concurrency: int = 1
     local_queue_size: int = 8
+    # compute threads per OCR request; None: the process's cores / local_concurrency
+    local_threads: int | None = Field(default=None, ge=1)
     # local models to load at start-up (otherwise on first use; each costs memory at idle)
     local_preload: CommaList = Field(default_factory=list)
 

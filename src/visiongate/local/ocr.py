@@ -1,8 +1,11 @@
-"""``local/ocr``: the text each image contains, with PaddleOCR PP-OCRv4 via RapidOCR.
+"""``local/ocr``: the text each image contains, read by PaddleOCR's PP-OCRv6 models.
 
-The detection and recognition ONNX models ship inside the ``rapidocr-onnxruntime`` wheel,
-so this model answers offline on any machine. It reads the images, not the question: the
-answer is each image's text in reading order (top to bottom, left to right), image by image.
+The ONNX models ship inside the ``rapidocr`` wheel, so this model answers offline on any
+machine and never downloads anything. It reads the images, not the question: the answer is
+each image's text in reading order (columns one after another, table cells joined by
+`` | ``), image by image. ``ocr_reader`` finds and reads the lines, ``ocr_layout`` orders
+them; this module is the engine the gateway talks to: lazy loading, a bounded queue, and
+the work in a worker thread, never on the event loop.
 
 Usage: the recogniser is a CTC model over a character dictionary, so every character it
 emits is one output token; ``completion_tokens`` counts those (plus the line breaks and
@@ -15,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from visiongate.core.catalog import ModelEntry
@@ -30,44 +34,13 @@ from visiongate.core.messages import (
     Usage,
 )
 from visiongate.errors import InvalidRequest, Overloaded
+from visiongate.local.ocr_layout import page_lines
+from visiongate.local.ocr_reader import ModelFiles, PageReader, bundled_models
 from visiongate.settings import Settings
 
-__all__ = ["OcrEngine", "reading_order"]
+__all__ = ["OcrEngine", "local_threads"]
 
 log = logging.getLogger("visiongate.local.ocr")
-_LINE_OVERLAP = 0.5
-
-
-@dataclass(slots=True)
-class _Box:
-    top: float
-    bottom: float
-    left: float
-    text: str
-
-
-def reading_order(results: list[Any]) -> list[str]:
-    """Group RapidOCR boxes into lines (boxes that overlap vertically by half their
-    height), then order lines top to bottom and words left to right."""
-    boxes = []
-    for points, text, _score in results:
-        ys = [p[1] for p in points]
-        xs = [p[0] for p in points]
-        boxes.append(_Box(min(ys), max(ys), min(xs), str(text)))
-    boxes.sort(key=lambda b: (b.top, b.left))
-    lines: list[list[_Box]] = []
-    for box in boxes:
-        if lines:
-            line = lines[-1]
-            top = min(b.top for b in line)
-            bottom = max(b.bottom for b in line)
-            overlap = min(bottom, box.bottom) - max(top, box.top)
-            height = min(bottom - top, box.bottom - box.top) or 1.0
-            if overlap / height >= _LINE_OVERLAP:
-                line.append(box)
-                continue
-        lines.append([box])
-    return [" ".join(b.text for b in sorted(line, key=lambda b: b.left)) for line in lines]
 
 
 class OcrEngine:
@@ -85,9 +58,24 @@ class OcrEngine:
     def status(self) -> dict[str, Any]:
         return {
             "state": self._state,
-            "source": "rapidocr-onnxruntime (PP-OCRv4, bundled)",
+            "source": f"rapidocr ({self._files().name}, bundled)",
             "weights_present": True,
+            "threads": local_threads(self.settings),
         }
+
+    def _files(self) -> ModelFiles:
+        """The bundled models, or ONNX files the catalog entry names instead
+        (``options.det_model``, ``cls_model``, ``rec_model``: PP-OCRv4's, for one)."""
+        files = bundled_models()
+        chosen = {k: self.model.options.get(f"{k}_model") for k in ("det", "cls", "rec")}
+        if not any(chosen.values()):
+            return files
+        return ModelFiles(
+            det=Path(chosen["det"] or files.det),
+            cls=Path(chosen["cls"] or files.cls),
+            rec=Path(chosen["rec"] or files.rec),
+            name=f"{self.model.id} models",
+        )
 
     def available(self) -> bool:
         return True
@@ -96,14 +84,12 @@ class OcrEngine:
         with self._load_lock:
             if self._engine is None:
                 self._state = "loading"
-                from rapidocr_onnxruntime import RapidOCR
-
-                # The default scales the short side *up* to 736 px before detection, which
-                # makes a small screenshot cost seconds; capping the long side at 960 px
-                # keeps small images small and measured 3-4x faster with the same text.
-                self._engine = RapidOCR(det_limit_type="max", det_limit_side_len=960)
+                threads = local_threads(self.settings)
+                self._engine = PageReader(threads, self._files())
                 self._state = "ready"
-                log.info("local/ocr engine loaded")
+                log.info(
+                    "local/ocr engine loaded (%s, %d threads)", self._engine.files.name, threads
+                )
         return self._engine
 
     async def warm(self) -> None:
@@ -117,10 +103,9 @@ class OcrEngine:
         with Image.open(io.BytesIO(image.data)) as img:
             img.seek(0)
             rgb = ImageOps.exif_transpose(img).convert("RGB")
-        array = np.asarray(rgb)[:, :, ::-1]  # RapidOCR expects OpenCV's BGR order
-        results, _elapsed = self._load()(array)
-        results = results or []
-        return reading_order(results), len(results)
+        array = np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])  # OpenCV's BGR order
+        boxes = self._load().read(array)
+        return page_lines(boxes), len(boxes)
 
     async def _read_all(self, request: ChatRequest) -> list[tuple[list[str], int]]:
         images = request.images
@@ -164,7 +149,7 @@ class OcrEngine:
         return ChatResponse(
             choices=[Choice(content=text, finish_reason=finish)],
             usage=self._usage(pages, text),
-            upstream_model="rapidocr-pp-ocrv4",
+            upstream_model="rapidocr-pp-ocrv6",
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamDelta]:
@@ -178,6 +163,16 @@ class OcrEngine:
 
     async def close(self) -> None:
         self._engine = None
+
+
+def local_threads(settings: Settings) -> int:
+    """Compute threads per OCR request: ``local_threads`` when set, else the cores this
+    process may use (its CPU affinity) shared among ``local_concurrency`` requests, so the
+    OCR requests running at once never ask for more cores than the operator gave."""
+    if settings.local_threads:
+        return max(1, settings.local_threads)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, settings.local_concurrency))
 
 
 def _truncate(text: str, max_tokens: int | None) -> str:

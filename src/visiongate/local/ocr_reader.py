@@ -1,0 +1,273 @@
+"""One image in, its text boxes out: PP-OCR detection, orientation and recognition on ONNX Runtime.
+
+The models are the ones the ``rapidocr`` wheel ships (PP-OCRv6 small detection and
+recognition, the v2.0 0/180 degree classifier), so nothing is downloaded, ever. RapidOCR
+contributes its detection pre- and post-processing (``DetPreProcess``, ``DBPostProcess``);
+the sessions, crops, batching and decoding are ours, because that is where the time went
+(measured on 150 dpi pages of PDF manuals, ``bench/ocr.py``, docs/local-models.md):
+
+- **Threads.** ONNX Runtime takes one thread per core by default and spins them between
+  runs, so one page could take every core of the machine and burn CPU while waiting. Every
+  session here gets ``threads`` intra-op threads, no inter-op pool and no spinning.
+- **Recognition width.** Recognition costs time in proportion to the width of the line
+  image after it is scaled to the model's 48 px height; a 150 dpi text line is about 20 px
+  tall, so each line was stretched 2.4 times wider than it needed. Squeezing the width to
+  70% lost no accuracy and cut recognition by a third (at 50% it broke down).
+- **Batches** are lines of similar width, so padding wastes little, capped in pixels.
+- **Orientation.** Tall boxes are turned a quarter, then the classifier says whether a line is
+  upside down; the page's orientation is the majority over its text, and the boxes come
+  back in upright page coordinates, so a page scanned sideways is still read in order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ModelFiles", "PageReader", "TextBox", "bundled_models"]
+
+_DET_MAX_SIDE = 2048  # larger images are scaled down for detection only
+_REC_HEIGHT = 48
+_REC_SQUEEZE = 0.7
+_REC_BATCH_PIXELS = 8 * _REC_HEIGHT * 1200
+_REC_PAD = 12  # gray after the widest line of a batch, or its last letter goes missing
+_CLS_SHAPE = (48, 192)
+_UPSIDE_DOWN = 0.5  # weighted mean probability of 180 degrees that turns a direction over
+_MIN_SCORE = 0.5  # recognitions below this mean confidence are noise, not text
+
+
+@dataclass(frozen=True, slots=True)
+class TextBox:
+    """One recognised text region, its corners in upright page coordinates."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    text: str
+    score: float
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    det: Path
+    cls: Path
+    rec: Path
+    name: str
+
+
+def bundled_models() -> ModelFiles:
+    """The ONNX files inside the installed ``rapidocr`` wheel (PP-OCRv6 small)."""
+    import rapidocr
+
+    root = Path(rapidocr.__file__).parent / "models"
+    return ModelFiles(
+        det=root / "PP-OCRv6_det_small.onnx",
+        cls=root / "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+        rec=root / "PP-OCRv6_rec_small.onnx",
+        name="PP-OCRv6 small",
+    )
+
+
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    # Idle threads that spin burn a core each between runs; a request waiting on the
+    # queue should not pay for another's spinning.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class PageReader:
+    """Loaded models for one page at a time; :meth:`read` is safe from one thread at a time
+    per reader (the engine's slots see to that)."""
+
+    def __init__(self, threads: int, files: ModelFiles | None = None) -> None:
+        import cv2
+        from rapidocr.ch_ppocr_det.utils import DBPostProcess
+
+        cv2.setNumThreads(threads)  # OpenCV's own pool would otherwise take every core
+        self.files = files or bundled_models()
+        self.threads = threads
+        self._det = _session(self.files.det, threads)
+        self._cls = _session(self.files.cls, threads)
+        self._rec = _session(self.files.rec, threads)
+        meta = self._rec.get_modelmeta().custom_metadata_map
+        if "character" not in meta:
+            raise ValueError(f"{self.files.rec} carries no character list in its metadata")
+        # CTC classes: blank, the model's characters, then the space.
+        self._chars = ["", *meta["character"].splitlines(), " "]
+        self._post = DBPostProcess(
+            thresh=0.3, box_thresh=0.5, unclip_ratio=1.6, use_dilation=True, score_mode="fast"
+        )
+
+    def read(self, bgr: Any) -> list[TextBox]:
+        """The text boxes of one BGR image (uint8, H x W x 3), upright, unordered."""
+        import numpy as np
+
+        bgr = np.ascontiguousarray(bgr)  # OpenCV copies a strided view on every call
+        quads = self._detect(bgr)
+        if not quads:
+            return []
+        crops, turned = zip(*(_crop(bgr, quad) for quad in quads), strict=True)
+        flipped = self._classify(list(crops), turned)
+        crops = [_flip(c) if f else c for c, f in zip(crops, flipped, strict=True)]
+        texts = self._recognise(crops)
+        height, width = bgr.shape[:2]
+        votes = [0, 0, 0, 0]
+        for (text, score), turn, flip in zip(texts, turned, flipped, strict=True):
+            if score >= _MIN_SCORE:
+                votes[(1 if turn else 0) + (2 if flip else 0)] += len(text)
+        page_turn = max(range(4), key=votes.__getitem__)
+        boxes = []
+        for quad, (text, score) in zip(quads, texts, strict=True):
+            if score < _MIN_SCORE or not text.strip():
+                continue
+            xs, ys = _upright(quad, page_turn, width, height)
+            boxes.append(TextBox(min(xs), min(ys), max(xs), max(ys), text.strip(), score))
+        return boxes
+
+    def _detect(self, bgr: Any) -> list[Any]:
+        import cv2
+        import numpy as np
+
+        height, width = bgr.shape[:2]
+        scale = min(1.0, _DET_MAX_SIDE / max(height, width))
+        h32 = max(32, round(height * scale / 32) * 32)
+        w32 = max(32, round(width * scale / 32) * 32)
+        image = cv2.resize(bgr, (w32, h32)) if (h32, w32) != (height, width) else bgr
+        blob = (image.astype(np.float32) * (2 / 255) - 1).transpose(2, 0, 1)[None]
+        (pred,) = self._det.run(None, {self._det.get_inputs()[0].name: blob})
+        quads, _scores = self._post(pred, (height, width))
+        return [np.asarray(q, dtype=np.float32) for q in quads]
+
+    def _classify(self, crops: list[Any], turned: Sequence[bool]) -> list[bool]:
+        """Whether each crop is upside down, decided for all crops of one direction (across
+        or down the page) together: the classifier sees a long line squashed to 192 px and
+        then calls a clear line upside down now and then, while the page's lines agree."""
+        import numpy as np
+
+        h, w = _CLS_SHAPE
+        name = self._cls.get_inputs()[0].name
+        upside_down = []
+        for start in range(0, len(crops), 32):
+            batch = np.stack(
+                [
+                    _normalise(c, h, w, min(w, math.ceil(h * c.shape[1] / c.shape[0])))
+                    for c in crops[start : start + 32]
+                ]
+            )
+            (probs,) = self._cls.run(None, {name: batch})
+            upside_down += [float(p[1]) for p in probs]
+        flip = {}
+        for direction in (False, True):
+            ids = [i for i, t in enumerate(turned) if t == direction]
+            weight = sum(crops[i].shape[1] for i in ids)
+            score = sum(crops[i].shape[1] * upside_down[i] for i in ids) / max(1, weight)
+            flip[direction] = score > _UPSIDE_DOWN
+        return [flip[t] for t in turned]
+
+    def _recognise(self, crops: list[Any]) -> list[tuple[str, float]]:
+        """(text, mean confidence) per crop, batched by similar width."""
+        import numpy as np
+
+        widths = [
+            max(8, math.ceil(_REC_HEIGHT * c.shape[1] / c.shape[0] * _REC_SQUEEZE)) for c in crops
+        ]
+        order = sorted(range(len(crops)), key=widths.__getitem__)
+        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        name = self._rec.get_inputs()[0].name
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and (end - start + 1) * widths[order[end]] * _REC_HEIGHT <= (
+                _REC_BATCH_PIXELS
+            ):
+                end += 1
+            batch_ids = order[start:end]
+            padded = widths[batch_ids[-1]] + _REC_PAD
+            batch = np.stack(
+                [_normalise(crops[i], _REC_HEIGHT, padded, widths[i]) for i in batch_ids]
+            )
+            (logits,) = self._rec.run(None, {name: batch})
+            for i, row in zip(batch_ids, logits, strict=True):
+                results[i] = self._decode(row)
+            start = end
+        return results
+
+    def _decode(self, row: Any) -> tuple[str, float]:
+        """Greedy CTC: the best class per step, repeats merged, blanks dropped."""
+        import numpy as np
+
+        best = row.argmax(axis=1)
+        keep = best != 0
+        keep[1:] &= best[1:] != best[:-1]
+        if not keep.any():
+            return "", 0.0
+        probs = row[np.arange(len(best)), best][keep]
+        return "".join(self._chars[i] for i in best[keep]), float(probs.mean())
+
+
+def _normalise(crop: Any, height: int, padded: int, width: int) -> Any:
+    """The crop resized to ``width`` x ``height``, scaled to [-1, 1], padded to ``padded``."""
+    import cv2
+    import numpy as np
+
+    resized = cv2.resize(crop, (min(width, padded), height)).astype(np.float32)
+    out = np.zeros((3, height, padded), dtype=np.float32)
+    out[:, :, : resized.shape[1]] = resized.transpose(2, 0, 1) * (2 / 255) - 1
+    return out
+
+
+def _crop(bgr: Any, quad: Any) -> tuple[Any, bool]:
+    """The quadrilateral cut out straight (and turned a quarter when it is tall, as text that
+    runs down the page is), and whether it was turned."""
+    import cv2
+    import numpy as np
+
+    width = int(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
+    height = int(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
+    width, height = max(width, 1), max(height, 1)
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(quad, target)
+    crop = cv2.warpPerspective(
+        bgr, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+    )
+    if height >= 1.5 * width:
+        return np.ascontiguousarray(np.rot90(crop)), True
+    return crop, False
+
+
+def _flip(crop: Any) -> Any:
+    import numpy as np
+
+    return np.ascontiguousarray(crop[::-1, ::-1])
+
+
+def _upright(quad: Any, turn: int, width: int, height: int) -> tuple[list[float], list[float]]:
+    """The quad's corners in the frame where the page's text runs left to right.
+
+    ``turn``: 0 upright, 1 text running down (page turned clockwise), 2 upside down,
+    3 text running up; the crops were turned counter-clockwise by ``np.rot90``.
+    """
+    xs = [float(p[0]) for p in quad]
+    ys = [float(p[1]) for p in quad]
+    if turn == 1:  # undo a clockwise quarter turn
+        return ys, [width - x for x in xs]
+    if turn == 2:
+        return [width - x for x in xs], [height - y for y in ys]
+    if turn == 3:
+        return [height - y for y in ys], xs
+    return xs, ys
