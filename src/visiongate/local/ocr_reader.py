@@ -155,28 +155,32 @@ class PageReader:
 
     def _classify(self, crops: list[Any], turned: Sequence[bool]) -> list[bool]:
         """Whether each crop is upside down, decided for all crops of one direction (across
-        or down the page) together: the classifier sees a long line squashed to 192 px and
-        then calls a clear line upside down now and then, while the page's lines agree."""
+        or down the page) together. The classifier looks at 4:1 windows; a long line
+        squashed into one was called upside down with high confidence now and then, so
+        each crop is judged on up to three windows of its own and the page on all of them."""
         import numpy as np
 
         h, w = _CLS_SHAPE
+        windows, owner = [], []
+        for i, crop in enumerate(crops):
+            span = max(1, round(crop.shape[0] * w / h))
+            count = min(3, max(1, crop.shape[1] // span))
+            for k in range(count):
+                x = (crop.shape[1] - span) * k // max(1, count - 1) if count > 1 else 0
+                window = crop[:, x : x + span]
+                owner.append(i)
+                windows.append(
+                    _normalise(window, h, w, min(w, math.ceil(h * window.shape[1] / crop.shape[0])))
+                )
         name = self._cls.get_inputs()[0].name
-        upside_down = []
-        for start in range(0, len(crops), 32):
-            batch = np.stack(
-                [
-                    _normalise(c, h, w, min(w, math.ceil(h * c.shape[1] / c.shape[0])))
-                    for c in crops[start : start + 32]
-                ]
-            )
-            (probs,) = self._cls.run(None, {name: batch})
+        upside_down: list[float] = []
+        for start in range(0, len(windows), 32):
+            (probs,) = self._cls.run(None, {name: np.stack(windows[start : start + 32])})
             upside_down += [float(p[1]) for p in probs]
         flip = {}
         for direction in (False, True):
-            ids = [i for i, t in enumerate(turned) if t == direction]
-            weight = sum(crops[i].shape[1] for i in ids)
-            score = sum(crops[i].shape[1] * upside_down[i] for i in ids) / max(1, weight)
-            flip[direction] = score > _UPSIDE_DOWN
+            votes = [p for i, p in zip(owner, upside_down, strict=True) if turned[i] == direction]
+            flip[direction] = bool(votes) and sum(votes) / len(votes) > _UPSIDE_DOWN
         return [flip[t] for t in turned]
 
     def _recognise(self, crops: list[Any]) -> list[tuple[str, float]]:
