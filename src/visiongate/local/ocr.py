@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,11 @@ class OcrEngine:
         self._engine: Any = None
         self._load_lock = threading.Lock()
         self._slots = asyncio.Semaphore(max(1, settings.local_concurrency))
+        # Its own threads, one per slot: reading a page holds a thread for a second or
+        # more, which the loop's default executor (DNS, file I/O) should not wait behind.
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, settings.local_concurrency), thread_name_prefix="local-ocr"
+        )
         self._waiting = 0
         self._state = "not_loaded"
 
@@ -93,7 +99,7 @@ class OcrEngine:
         return self._engine
 
     async def warm(self) -> None:
-        await asyncio.to_thread(self._load)
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._load)
 
     def _read(self, image: ImagePart) -> tuple[list[str], int]:
         import numpy as np
@@ -120,7 +126,8 @@ class OcrEngine:
         self._waiting += 1
         try:
             async with self._slots:
-                return [await asyncio.to_thread(self._read, image) for image in images]
+                loop = asyncio.get_running_loop()
+                return [await loop.run_in_executor(self._pool, self._read, i) for i in images]
         finally:
             self._waiting -= 1
 
@@ -162,6 +169,7 @@ class OcrEngine:
         yield StreamDelta(finish_reason=choice.finish_reason, usage=response.usage)
 
     async def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._engine = None
 
 
