@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = ["ModelFiles", "PageReader", "TextBox", "bundled_models"]
 
-_DET_MAX_SIDE = 2048  # larger images are scaled down for detection only
+_DET_MAX_SIDE = 1280  # larger images are scaled down for detection (not for reading)
 _REC_HEIGHT = 48
 _REC_SQUEEZE = 0.7
 _REC_BATCH_PIXELS = 8 * _REC_HEIGHT * 1200
