@@ -64,7 +64,7 @@ class OcrEngine:
     def status(self) -> dict[str, Any]:
         return {
             "state": self._state,
-            "source": f"rapidocr ({self._files().name}, bundled)",
+            "source": self._files().name,
             "weights_present": True,
             "threads": local_threads(self.settings),
         }
@@ -80,7 +80,7 @@ class OcrEngine:
             det=Path(chosen["det"] or files.det),
             cls=Path(chosen["cls"] or files.cls),
             rec=Path(chosen["rec"] or files.rec),
-            name=f"{self.model.id} models",
+            name="ONNX files from the catalog (options.det_model, cls_model, rec_model)",
         )
 
     def available(self) -> bool:
