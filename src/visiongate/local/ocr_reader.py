@@ -43,6 +43,9 @@ _REC_BATCH_PIXELS = 8 * _REC_HEIGHT * 1200
 _REC_PAD = 12  # gray after the widest line of a batch, or its last letter goes missing
 _CLS_SHAPE = (48, 192)
 _UPSIDE_DOWN = 0.5  # weighted mean probability of 180 degrees that turns a direction over
+_TALL_BOX = 1.5  # a box this many typical line heights tall may hold more than one line
+_GAP_INK = 0.05  # a row with this little ink (of the box's inkiest row) separates lines
+_MIN_BAND = 0.4  # a band of ink this many line heights tall is a line, less is a sliver
 _MIN_SCORE = 0.5  # recognitions below this mean confidence are noise, not text
 
 
@@ -130,7 +133,7 @@ class PageReader:
         import numpy as np
 
         bgr = np.ascontiguousarray(bgr)  # OpenCV copies a strided view on every call
-        quads = self._detect(bgr)
+        quads = _split_double_lines(bgr, self._detect(bgr))
         if not quads:
             return []
         crops, turned = zip(*(_crop(bgr, quad) for quad in quads), strict=True)
@@ -235,6 +238,67 @@ class PageReader:
             return "", 0.0
         probs = row[np.arange(len(best)), best][keep]
         return "".join(self._chars[i] for i in best[keep]), float(probs.mean())
+
+
+def _split_double_lines(bgr: Any, quads: list[Any]) -> list[Any]:
+    """Cut the boxes that hold more than one line down to the lines they hold.
+
+    Now and then the detector draws a box half again as tall as the page's lines: one line
+    with the bottom of the line above and the top of the one below, or two lines that nearly
+    touch. Read as one, it comes out as garbage. Rows without ink split such a box into bands;
+    a band at least 40% of a line tall is a line, read on its own, and slivers of the
+    neighbours (read in their own boxes) are dropped. A heading in a larger font is inked all
+    the way through: one band, left as it is.
+    """
+    import numpy as np
+
+    sizes = [_size(q) for q in quads]
+    heights = [h for w, h in sizes if w >= 2 * h]
+    if len(heights) < 5:
+        return quads
+    line = float(np.median(heights))
+    out = []
+    for quad, (width, height) in zip(quads, sizes, strict=True):
+        if width < 2 * height or height < _TALL_BOX * line:
+            out.append(quad)
+            continue
+        crop, _turned = _crop(bgr, quad)
+        ink = (255 - crop.min(axis=2).astype(np.float32)).sum(axis=1)
+        inked = ink > _GAP_INK * ink.max()
+        bands, start = [], None
+        for row, on in enumerate([*inked.tolist(), False]):
+            if on and start is None:
+                start = row
+            elif not on and start is not None:
+                bands.append((start, row))
+                start = None
+        lines = [(a, b) for a, b in bands if b - a >= _MIN_BAND * line]
+        if len(lines) == 1 and len(bands) == 1:
+            out.append(quad)
+            continue
+        pad = 0.25 * line
+        for a, b in lines:
+            top, bottom = max(0.0, a - pad) / len(ink), min(len(ink), b + pad) / len(ink)
+            out.append(
+                np.array(
+                    [
+                        quad[0] + top * (quad[3] - quad[0]),
+                        quad[1] + top * (quad[2] - quad[1]),
+                        quad[1] + bottom * (quad[2] - quad[1]),
+                        quad[0] + bottom * (quad[3] - quad[0]),
+                    ],
+                    dtype=np.float32,
+                )
+            )
+    return out
+
+
+def _size(quad: Any) -> tuple[float, float]:
+    import numpy as np
+
+    width = max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3]))
+    height = max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2]))
+    return float(width), float(height)
 
 
 def _give_back_memory() -> None:
