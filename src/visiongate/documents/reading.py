@@ -56,7 +56,7 @@ async def read_documents(request: ChatRequest, complete: Complete) -> ChatRespon
     return ChatResponse(
         choices=[Choice(content=text, finish_reason=finish)],  # type: ignore[arg-type]
         usage=usage,
-        upstream_model="rapidocr-pp-ocrv4",
+        upstream_model="rapidocr-pp-ocrv6",
     )
 
 
