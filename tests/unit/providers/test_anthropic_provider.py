@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -313,3 +315,46 @@ async def test_fake_refuses_what_the_real_api_refuses(
     assert info.value.status == 400
     assert "does not match the provided media type" in info.value.message
     assert fake.violations
+
+
+@pytest.mark.parametrize("hostile", ["nan", "inf", "-1", "1e309", "soon", "Fri, 99 Foo"])
+async def test_a_hostile_retry_after_is_ignored_not_passed_on(
+    provider: AnthropicProvider, fake: AnthropicFake, hostile: str
+) -> None:
+    """Before the one delay parser, ``nan`` and ``inf`` reached the client's Retry-After
+    and ``asyncio.sleep``."""
+    fake.retry_after = hostile
+    with pytest.raises(RateLimited) as info:
+        await provider.complete(request("[[status:429]]", images=0), model())
+    assert info.value.headers == {}
+    assert len(fake.requests) == 2
+
+
+async def test_an_http_date_retry_after_becomes_whole_seconds(
+    provider: AnthropicProvider, fake: AnthropicFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("visiongate.providers.base.asyncio.sleep", no_sleep)
+    when = datetime.now(UTC) + timedelta(seconds=90)
+    fake.retry_after = format_datetime(when, usegmt=True)
+    with pytest.raises(RateLimited) as info:
+        await provider.complete(request("[[status:429]]", images=0), model())
+    assert 85 <= int(info.value.headers["Retry-After"]) <= 91
+    assert slept == [20.0]  # the backoff itself never waits longer than 20 s
+
+
+async def test_one_retry_budget_per_request_across_status_and_stream_errors(
+    provider: AnthropicProvider, fake: AnthropicFake
+) -> None:
+    """A 529 spends the one retry (upstream_retries=1); the overload event in the 200 that
+    follows must not buy another call (before: three calls, the outer loop around post())."""
+    fake.failures = [529]
+    fake.stream_errors = ["overloaded_error"]
+    with pytest.raises(GatewayError) as info:
+        await collect(provider.stream(request(images=0), model()))
+    assert info.value.status == 502
+    assert len(fake.requests) == 2
