@@ -30,6 +30,7 @@ from visiongate.api.endpoint import Endpoint
 from visiongate.api.heap import keep_large_blocks
 from visiongate.api.lazy import ASGIApp, LazyApp
 from visiongate.api.operations import OPERATIONS_PATHS, Operations
+from visiongate.api.request_id import REQUEST_ID_KEY, RequestIds, stamped
 from visiongate.api.surfaces import build_endpoints
 from visiongate.observability.logging import configure_logging
 from visiongate.playground import Playground, is_playground_path
@@ -50,6 +51,7 @@ class Gateway:
         self.endpoints: dict[str, Endpoint] = build_endpoints(self.runtime, settings)
         self.operations = Operations(self.runtime.accounts, self.runtime.metrics)
         self.playground = Playground()
+        self.request_ids = RequestIds()
         self.api = LazyApp(self._build_api, _settle_gc)
 
     def _build_api(self) -> ASGIApp:
@@ -66,6 +68,9 @@ class Gateway:
                 if endpoint is not None:
                     await endpoint(scope, receive, send)
                     return
+            # Every other answer carries an x-request-id too (the endpoints set their own).
+            rid = scope[REQUEST_ID_KEY] = self.request_ids.for_scope(scope)
+            send = stamped(send, rid)
             if path in OPERATIONS_PATHS and scope["method"] == "GET":
                 await self.operations(scope, receive, send)
                 return

@@ -7,8 +7,10 @@ catalog from the names its ``[providers.*]`` tables declare.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,10 +18,17 @@ from platformdirs import user_data_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings", "unknown_settings"]
 
 CommaList = Annotated[list[str], NoDecode]
 _CATALOG_TABLES = ("providers", "image_profiles", "models", "routes")
+_ENV_PREFIX = "VISIONGATE_"
+# Read from the environment but not settings fields.
+_OTHER_VARIABLES = frozenset({"VISIONGATE_CONFIG"})
+
+
+class ConfigError(ValueError):
+    """A setting the gateway does not know: a typo that would otherwise be ignored."""
 
 
 def default_data_dir() -> Path:
@@ -56,6 +65,9 @@ class Settings(BaseSettings):
     image_cache_ttl: float = 600.0
     fit_cache_bytes: int = 64 * 1024 * 1024
     fetch_passthrough_urls: bool = False
+    # Image fetches go direct (the SSRF guard pins the address it checked); with a proxy
+    # the proxy resolves and connects, and is trusted to refuse internal addresses.
+    image_proxy: str | None = Field(default=None, repr=False)
 
     # documents (PDFs): where they go native or rendered, and their bounds
     documents: Literal["auto", "native", "render"] = "auto"
@@ -67,6 +79,9 @@ class Settings(BaseSettings):
     upstream_timeout: float = 600.0
     upstream_connect_timeout: float = 10.0
     upstream_retries: int = 2
+    upstream_deadline: float = 1800.0  # one whole call, streams included (0: none)
+    max_upstream_response_bytes: int = 64 * 1024 * 1024  # a provider answer's body, decoded
+    upstream_max_connections: int = 256  # open at once to one provider host
     follow_successors: bool = False
 
     # answer cache (opt-in per model or request; in Redis when redis_url is set)
@@ -124,16 +139,60 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir / 'visiongate.db'}"
 
 
-def load_settings(config_path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+def unknown_settings(data: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """One line per top-level config key and ``VISIONGATE_*`` variable that names no
+    setting, each with the nearest valid name when there is a close one.
+
+    Pydantic ignores unknown names (they may be meant for another version), so without
+    this a typo such as ``upstream_timout`` silently keeps the default.
+    """
+    fields = set(Settings.model_fields) - {"catalog_overrides"}
+    keys = sorted(fields | set(_CATALOG_TABLES))
+    problems = [
+        f"config file: unknown key {name!r}{_nearest(name, keys)}"
+        for name in data
+        if name not in fields and name not in _CATALOG_TABLES
+    ]
+    variables = sorted({_ENV_PREFIX + f.upper() for f in fields} | _OTHER_VARIABLES)
+    problems += [
+        f"environment: unknown variable {name}{_nearest(name, variables)}"
+        for name in sorted(environ)
+        if name.upper().startswith(_ENV_PREFIX) and name.upper() not in variables
+    ]
+    return problems
+
+
+def _nearest(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name.upper(), [v.upper() for v in valid], n=1, cutoff=0.6)
+    if not close:
+        return ""
+    match = next(v for v in valid if v.upper() == close[0])
+    return f"; did you mean {match!r}?"
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    *,
+    strict: bool = False,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
     """Read the config file (``config_path`` or ``$VISIONGATE_CONFIG``) and the environment.
 
-    Keyword ``overrides`` (from CLI flags) win over both.
+    Keyword ``overrides`` (from CLI flags) win over both. ``strict`` (``serve``): raise
+    ConfigError listing every unknown config key and ``VISIONGATE_*`` variable, each with
+    the nearest valid name, instead of ignoring them.
     """
-    path = config_path or os.environ.get("VISIONGATE_CONFIG")
+    env = os.environ if environ is None else environ
+    path = config_path or env.get("VISIONGATE_CONFIG")
     data: dict[str, Any] = {}
     if path:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
+    if strict:
+        problems = unknown_settings(data, env)
+        if problems:
+            raise ConfigError("unknown settings:\n  " + "\n  ".join(problems))
     catalog = {k: data.pop(k) for k in _CATALOG_TABLES if k in data}
     if catalog:
         data["catalog_overrides"] = catalog

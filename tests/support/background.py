@@ -47,6 +47,8 @@ class BackgroundApp:
             fut.result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()  # its self-pipe sockets, or they leak a ResourceWarning
 
     def call(self, coro_fn, *args):  # type: ignore[no-untyped-def]
         """Run ``coro_fn(*args)`` on the server's loop and wait for its result."""

@@ -20,6 +20,7 @@ import requests
 __all__ = ["GatewayProcess", "free_port", "run_gateway"]
 
 TEST_KEY = "test-key"
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
 
 
 def free_port() -> int:
@@ -93,7 +94,9 @@ def run_gateway(
         full_env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith("VISIONGATE_") and not k.endswith(("_API_KEY", "_BASE_URL"))
+            if not k.startswith("VISIONGATE_")
+            and not k.endswith(("_API_KEY", "_BASE_URL"))
+            and k.lower() not in _PROXY_VARIABLES  # a machine's proxy must not catch loopback
         }
         full_env.update(
             {

@@ -167,6 +167,20 @@ class Accounts:
         """
         return await self._auth.authenticate(authorization)
 
+    def authorise(self, principal: Principal, model: ModelEntry) -> None:
+        """Raise ModelNotAllowed (403) unless the key may use ``model``, by its id or one of
+        its aliases: the one check, for the service before any image work and for
+        :meth:`admit`."""
+        if principal.may_use(model.id, model.aliases):
+            return
+        raise ModelNotAllowed(
+            f"This API key may not use model '{model.id}'. Use one of the models it is "
+            "allowed ("
+            + ", ".join(principal.models or ())
+            + "), or ask the gateway's operator for a key that includes this model.",
+            param="model",
+        )
+
     async def admit(
         self,
         principal: Principal,
@@ -182,14 +196,8 @@ class Accounts:
         it), RateLimited (429) when it is over its requests or tokens per minute or has
         spent its budget.
         """
-        if not checked and not _may_use(principal, model):
-            raise ModelNotAllowed(
-                f"This API key may not use model '{model.id}'. Use one of the models it is "
-                "allowed ("
-                + ", ".join(principal.models or ())
-                + "), or ask the gateway's operator for a key that includes this model.",
-                param="model",
-            )
+        if not checked:
+            self.authorise(principal, model)
         if principal.budget_usd is not None:
             self._check_budget(principal)
         if principal.rpm is None and principal.tpm is None:
@@ -237,10 +245,6 @@ class Accounts:
                 f"${principal.budget_usd:.2f}. Ask the gateway's operator for a new key or a "
                 "larger budget."
             )
-
-
-def _may_use(principal: Principal, model: ModelEntry) -> bool:
-    return principal.may_use(model.id) or any(principal.may_use(a) for a in model.aliases)
 
 
 def _refusal(principal: Principal, decision: Decision, tokens: int) -> str:

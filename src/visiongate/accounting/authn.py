@@ -5,7 +5,8 @@ database round trip. Verified (and refused) keys are cached for ``ttl`` seconds;
 that the next request re-reads the row, which is how a revocation made by any process
 (CLI, admin API, another replica) reaches this one within about ``ttl``. Concurrent
 misses for the same key share one query. When the database is briefly unreachable a
-stale entry keeps serving rather than failing every request.
+stale entry keeps serving rather than failing every request. Refused tokens are cached
+apart from valid keys and bounded on their own: invalid tokens never evict a valid key.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ _HOW_TO_SEND = (
 _INCORRECT = "Incorrect API key provided. " + _HOW_TO_SEND
 _REVOKED = "This API key has been revoked. Ask the gateway's operator for a new key."
 _EXPIRED = "This API key has expired. Ask the gateway's operator for a new key."
-_MAX_CACHED = 50_000
+# Keys the gateway knows are few (one row each); tokens it refuses are whatever a client
+# sends. The two are cached apart, each dropping its oldest entry when full, so a spray of
+# random tokens only ever pushes out other refused tokens, never a valid key.
+_MAX_VALID = 50_000
+_MAX_REFUSED = 10_000
 
 
 @dataclass(slots=True)
@@ -63,7 +68,8 @@ class Authenticator:
         self._lookup = lookup
         self._required = required
         self._ttl = ttl
-        self._cache: dict[str, _Entry] = {}
+        self._cache: dict[str, _Entry] = {}  # valid keys (a principal)
+        self._refused: dict[str, _Entry] = {}  # unknown and revoked tokens
         self._inflight: dict[str, asyncio.Task[_Entry]] = {}
         self._spent: dict[str, float] = {}
 
@@ -83,7 +89,7 @@ class Authenticator:
         static = self._static.get(digest)
         if static is not None:
             return static
-        entry = self._cache.get(digest)
+        entry = self._cache.get(digest) or self._refused.get(digest)
         if entry is None or time.monotonic() - entry.checked >= self._ttl:
             entry = await self._refresh(digest, entry)
         if entry.principal is not None and (
@@ -127,13 +133,28 @@ class Authenticator:
                 headers={"retry-after": "1"},
             ) from exc
         entry = _entry_for(record)
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.clear()
-            self._spent.clear()
-        self._cache[digest] = entry
+        if entry.principal is None:
+            self._cache.pop(digest, None)  # revoked since it was cached
+            _store(self._refused, digest, entry, _MAX_REFUSED)
+        else:
+            self._refused.pop(digest, None)
+            evicted = _store(self._cache, digest, entry, _MAX_VALID)
+            if evicted is not None and evicted.principal is not None:
+                self._spent.pop(evicted.principal.key_id, None)
         if record is not None:
             self._spent[record.id] = record.spent_usd
         return entry
+
+
+def _store(cache: dict[str, _Entry], digest: str, entry: _Entry, limit: int) -> _Entry | None:
+    """Put ``entry`` in ``cache``, dropping the oldest entry when it is full; returns it."""
+    evicted = None
+    cache.pop(digest, None)  # re-inserted: the newest again
+    if len(cache) >= limit:
+        oldest = next(iter(cache))
+        evicted = cache.pop(oldest)
+    cache[digest] = entry
+    return evicted
 
 
 def _entry_for(record: KeyRecord | None) -> _Entry:

@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -44,11 +45,17 @@ class Principal:
     tpm: int | None = None
     budget_usd: float | None = None
 
-    def may_use(self, model_id: str) -> bool:
-        """Whether ``model_id`` matches one of the key's fnmatch patterns (None: every model)."""
+    def may_use(self, model_id: str, aliases: Iterable[str] = ()) -> bool:
+        """Whether the model, by its id or by any of its ``aliases``, matches one of the
+        key's fnmatch patterns (None: every model).
+
+        The one authorisation rule: a key limited to an alias may use the model the alias
+        names, however the request spelled it.
+        """
         if self.models is None:
             return True
-        return any(fnmatch.fnmatchcase(model_id, pattern) for pattern in self.models)
+        names = (model_id, *aliases)
+        return any(fnmatch.fnmatchcase(n, pattern) for pattern in self.models for n in names)
 
     @property
     def limited(self) -> bool:

@@ -149,8 +149,9 @@ class KeyStore:
         spec.validate()
         key = generate_key()
         now = time.time()
+        key_id = DB_KEY_ID_PREFIX + secrets.token_hex(6)
         values = {
-            "id": DB_KEY_ID_PREFIX + secrets.token_hex(6),
+            "id": key_id,
             "name": spec.name.strip(),
             "prefix": display_prefix(key),
             "key_hash": hash_key(key),
@@ -167,7 +168,7 @@ class KeyStore:
         }
         async with write_transaction(self._engine) as conn:
             await conn.execute(api_keys.insert().values(**values))
-        record = await self.get(values["id"])
+        record = await self.get(key_id)
         assert record is not None
         return key, record
 

@@ -32,7 +32,9 @@ __all__ = ["UsageRecord", "UsageWriter"]
 log = logging.getLogger(__name__)
 
 _CHUNK = 500
-_TEXT_LIMITS = {c.name: c.type.length for c in usage.c if getattr(c.type, "length", None)}
+_TEXT_LIMITS = {
+    c.name: getattr(c.type, "length", 0) for c in usage.c if getattr(c.type, "length", None)
+}
 
 
 @dataclass(slots=True)

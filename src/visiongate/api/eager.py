@@ -42,17 +42,17 @@ class Suspended(Generic[T]):
             if pending is None:
                 try:
                     sent = yield waiting_on
-                except BaseException as exc:  # cancellation, forwarded like ``yield from``
-                    pending = exc
+                except BaseException as thrown:  # cancellation, forwarded like ``yield from``
+                    pending = thrown
                     continue
                 try:
                     waiting_on = iterator.send(sent)
                 except StopIteration as done:
                     return done.value  # type: ignore[no-any-return]
             else:
-                exc, pending = pending, None
+                error, pending = pending, None
                 try:
-                    waiting_on = iterator.throw(exc)
+                    waiting_on = iterator.throw(error)
                 except StopIteration as done:
                     return done.value  # type: ignore[no-any-return]
 

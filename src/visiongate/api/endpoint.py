@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import secrets
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from visiongate.accounting import Accounts, Principal, UsageRecord
 from visiongate.api.body import parse_body
 from visiongate.api.eager import Suspended, run_eagerly
+from visiongate.api.guard import CancelOnDisconnect, ClientClosed, internal_error
 from visiongate.api.heap import HeapTrimmer
+from visiongate.api.request_id import RequestIds
 from visiongate.api.surface import StreamRenderer, Surface
 from visiongate.core.messages import ChatRequest, StreamDelta
 from visiongate.core.outcome import Outcome
@@ -100,35 +100,29 @@ class Endpoint:
         self.metrics = metrics
         self.max_body = max_body
         if shared is None:
-            # Request ids: a random prefix per process and a counter, unique without
-            # asking the OS for randomness on every request.
-            self._id_prefix = secrets.token_hex(6)
-            self._ids: Iterator[int] = itertools.count(1)
+            self._ids = RequestIds()
             self._flight = _InFlight()
             metrics.count_in_flight(self._flight.count)
             self._heap = HeapTrimmer()
             self._request_log = EventLog("visiongate.request", "request")
         else:
-            self._id_prefix = shared._id_prefix
             self._ids = shared._ids
             self._flight = shared._flight
             self._heap = shared._heap
             self._request_log = shared._request_log
 
-    def _request_id(self, given: str | None) -> str:
-        if given and len(given) <= 128 and given.isascii() and given.isprintable():
-            return given
-        return f"{self._id_prefix}{next(self._ids):012x}"
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _Headers(scope["headers"])
-        outcome = Outcome(
-            request_id=self._request_id(headers.request_id), endpoint=self.surface.name
-        )
+        outcome = Outcome(request_id=self._ids.take(headers.request_id), endpoint=self.surface.name)
         flight = self._flight
         flight.n += 1
         try:
             await self._handle(headers, receive, send, outcome)
+        except Exception as exc:  # a bug: a 500 in the envelope, recorded as one (guard.py)
+            error = internal_error(exc, outcome.request_id)
+            with contextlib.suppress(RuntimeError):  # unless the answer had started
+                await self._send_error(send, error, outcome.request_id.encode(), outcome)
+            outcome.status, outcome.error_code = error.status, error.code
         finally:
             flight.n -= 1
             self._observe(outcome)
@@ -172,7 +166,7 @@ class Endpoint:
         if prepared.request.stream:
             await self._stream(receive, send, prepared, outcome)
         else:
-            await self._complete(send, prepared, outcome)
+            await self._complete(receive, send, prepared, outcome)
 
     async def _read_body(self, declared: str | None, receive: Receive) -> bytes | bytearray:
         """The request body, copied once at most.
@@ -270,10 +264,16 @@ class Endpoint:
             )
             await send({"type": "http.response.body", "body": body})
 
-    async def _complete(self, send: Send, prepared: Prepared, outcome: Outcome) -> None:
+    async def _complete(
+        self, receive: Receive, send: Send, prepared: Prepared, outcome: Outcome
+    ) -> None:
         rid = outcome.request_id.encode()
         try:
-            response = await self.service.complete(prepared, outcome)
+            async with CancelOnDisconnect(receive):  # the client gone: stop the call (499)
+                response = await self.service.complete(prepared, outcome)
+        except ClientClosed as exc:
+            outcome.status, outcome.error_code = exc.status, exc.code
+            return
         except GatewayError as exc:
             await self._send_error(send, exc, rid, outcome)
             return
@@ -355,10 +355,14 @@ class Endpoint:
                     break
             frames.append(renderer.end())
             await send(_body(frames, more=False))
-        except GatewayError as exc:
-            outcome.status, outcome.error_code = exc.status, exc.code
-            frames.append(renderer.error(exc))
-            with contextlib.suppress(OSError):
+        except OSError:
+            outcome.status, outcome.error_code = 499, "client_closed"
+        except Exception as exc:  # the provider's error, or a bug (guard.py): one error event
+            rid_text = outcome.request_id
+            error = exc if isinstance(exc, GatewayError) else internal_error(exc, rid_text)
+            outcome.status, outcome.error_code = error.status, error.code
+            frames.append(renderer.error(error))
+            with contextlib.suppress(OSError, RuntimeError):
                 await send(_body(frames, more=False))
         except asyncio.CancelledError:
             if not disconnected:
@@ -366,8 +370,6 @@ class Endpoint:
                 raise
             if task is not None:
                 task.uncancel()
-            outcome.status, outcome.error_code = 499, "client_closed"
-        except OSError:
             outcome.status, outcome.error_code = 499, "client_closed"
         finally:
             watcher.cancel()

@@ -17,6 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visiongate import __version__
 from visiongate.api.admin import build_admin_router
+from visiongate.api.chat_schema import ChatCompletionRequest
+from visiongate.api.guard import internal_error
+from visiongate.api.request_id import REQUEST_ID_KEY
 from visiongate.api.routes import build_router
 from visiongate.errors import GatewayError, InvalidRequest
 from visiongate.runtime import Runtime
@@ -42,6 +45,12 @@ def build_api(runtime: Runtime) -> FastAPI:
         return _error_response(
             InvalidRequest(str(first.get("msg", "invalid request")), param=param)
         )
+
+    @api.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug: the envelope and a logged traceback, as the chat route does (guard.py).
+        rid = str(request.scope.get(REQUEST_ID_KEY, "-"))
+        return _error_response(internal_error(exc, rid))
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
@@ -69,7 +78,9 @@ def _chat_docs(app: FastAPI) -> None:
     """Declare the raw-ASGI surface routes in the OpenAPI schema (they never reach FastAPI)."""
 
     @app.post("/v1/chat/completions", tags=["chat"], summary="Create a chat completion")
-    async def chat_completions_doc(body: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover
+    async def chat_completions_doc(  # pragma: no cover
+        body: ChatCompletionRequest,
+    ) -> dict[str, Any]:
         """OpenAI Chat Completions with vision: text and image_url parts, stream or not."""
         raise RuntimeError("served by the chat surface's endpoint")
 

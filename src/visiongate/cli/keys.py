@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
+from collections.abc import Sequence
 
 __all__ = ["register"]
 
@@ -103,7 +104,7 @@ def run_list(args: argparse.Namespace) -> int:
         print("No keys yet: create one with `visiongate keys create --name NAME`.")
         return 0
     header = ("ID", "PREFIX", "NAME", "STATE", "MODELS", "LIMITS", "SPENT", "REQUESTS", "LAST USE")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for r in records:
         rows.append(
             (
@@ -157,7 +158,7 @@ def _when(epoch: float | None) -> str:
     return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _print_table(rows: list[tuple[str, ...]]) -> None:
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print(

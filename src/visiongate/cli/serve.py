@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from visiongate.observability.logging import configure_logging
-    from visiongate.settings import load_settings
+    from visiongate.settings import ConfigError, load_settings
     from visiongate.workers import (
         STARTUP_FAILURE,
         Supervisor,
@@ -41,7 +41,12 @@ def run(args: argparse.Namespace) -> int:
     # the CLI's choices travel there as environment variables.
     if args.config:
         os.environ["VISIONGATE_CONFIG"] = os.path.abspath(args.config)
-    settings = load_settings(host=args.host, port=args.port, workers=args.workers)
+    try:
+        settings = load_settings(strict=True, host=args.host, port=args.port, workers=args.workers)
+    except ConfigError as exc:  # a typo stops the server rather than being ignored
+        configure_logging("info")
+        log.error("%s", exc)
+        return STARTUP_FAILURE
     configure_logging(settings.log_level)
     options: dict[str, Any] = {
         "factory": True,

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Mapping
 
 __all__ = ["register"]
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"No requests in the last {args.since}.")
         return 0
     head = (args.by.upper(), "REQUESTS", "ERRORS", "PROMPT", "COMPLETION", "IMAGES", "COST USD")
-    table = [head]
+    table: list[tuple[str, ...]] = [head]
     for r in rows:
         label = str(r["group"]) + (f" ({r['name']})" if r.get("name") else "")
         table.append(_cells(label, r))
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cells(label: str, r: dict[str, object]) -> tuple[str, ...]:
+def _cells(label: str, r: Mapping[str, object]) -> tuple[str, ...]:
     return (
         label,
         str(r["requests"]),

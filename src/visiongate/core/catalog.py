@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from visiongate.core.cache_config import CacheConfig, cache_config
+from visiongate.core.proxies import proxy_for
 from visiongate.core.routes import Route, parse_routes
 
 __all__ = [
@@ -48,7 +49,7 @@ class ImageLimits:
     max_pixels: int = 0
     low_detail_edge: int = 512
     url_passthrough: bool = False
-    token_formula: str = "none"
+    token_formula: str = "none"  # noqa: S105 - a formula name, not a secret
     tile_base: int = 0
     tile_tokens: int = 0
     # The provider's published tokens per PDF page it reads itself (0: none published).
@@ -75,6 +76,9 @@ class ProviderEntry:
     quirks: frozenset[str] = frozenset()
     capabilities: frozenset[str] = frozenset({"vision", "streaming"})
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The HTTP proxy for this provider's calls: the table's own ``proxy`` (``""``: none),
+    # else from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (core/proxies.py). May hold credentials.
+    proxy: str | None = field(default=None, repr=False)
 
     @property
     def configured(self) -> bool:
@@ -211,6 +215,9 @@ def _provider(name: str, raw: Mapping[str, Any], environ: Mapping[str, str]) -> 
     values["quirks"] = frozenset(values.get("quirks", ()))
     values["capabilities"] = frozenset(values.get("capabilities", ("vision", "streaming")))
     values["headers"] = dict(values.get("headers", {}))
+    if "proxy" not in values:
+        values["proxy"] = proxy_for(values["base_url"], environ)
+    values["proxy"] = values["proxy"] or None
     return ProviderEntry(**values)
 
 
@@ -225,7 +232,7 @@ def _model(
         raise ValueError(f"model {model_id!r}: unknown keys {sorted(unknown)}")
     values = dict(raw)
     provider = values.get("provider")
-    if provider not in providers:
+    if not isinstance(provider, str) or provider not in providers:
         raise ValueError(f"model {model_id!r}: unknown provider {provider!r}")
     profile_name = values.pop("image_profile", None)
     profile = profiles.get(profile_name, {}) if profile_name else {}

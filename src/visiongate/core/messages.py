@@ -130,8 +130,10 @@ class ImagePart:
 
     def __repr__(self) -> str:
         url: str | bytes | None = self.url
-        if url is not None and len(url) > 60:
-            url = url[:57] + (b"..." if isinstance(url, bytes) else "...")
+        if isinstance(url, bytes) and len(url) > 60:
+            url = url[:57] + b"..."
+        elif isinstance(url, str) and len(url) > 60:
+            url = url[:57] + "..."
         return (
             f"ImagePart(param={self.param!r}, detail={self.detail!r}, url={url!r}, "
             f"nbytes={self.nbytes}, media_type={self.media_type!r}, "

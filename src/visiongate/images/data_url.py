@@ -64,7 +64,7 @@ def parse_data_url(url: str | bytes, param: str, max_bytes: int) -> DataUrl:
     type that is not ``image/*``, or carries anything outside the base64 alphabet, and
     ``image_too_large`` when the decoded bytes exceed ``max_bytes``.
     """
-    comma = url.find("," if isinstance(url, str) else b",")
+    comma = url.find(",") if isinstance(url, str) else url.find(b",")
     header = url[:comma] if isinstance(url, str) else url[:comma].decode("latin-1")
     if isinstance(url, bytes) and not (header.isascii() and header.isprintable()):
         # JSON would have refused these bytes (cut.py took them unparsed): refuse them too.

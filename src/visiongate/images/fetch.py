@@ -41,6 +41,7 @@ __all__ = [
     "SystemResolver",
     "UnresolvedHost",
     "is_public_address",
+    "numeric_ipv4",
     "parse_http_url",
 ]
 
@@ -240,7 +241,56 @@ def parse_http_url(url: str, param: str) -> URL:
             raise _bad_url(param, "its IPv6 host is malformed") from None
     elif not _HOST_NAME.fullmatch(host):
         raise _bad_url(param, "it has no valid host name")
+    else:
+        try:
+            numeric = numeric_ipv4(host)
+        except ValueError:
+            raise _bad_url(param, "its numeric host is not an IPv4 address") from None
+        if numeric is not None and str(numeric) != host:
+            # "2130706433", "0x7f.1", "0177.0.0.1", "127.1": what resolvers and browsers
+            # read as an IPv4 address is checked (and fetched) as that address.
+            parsed = parsed.with_host(str(numeric))
     return parsed
+
+
+def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a host written as numbers stands for, as ``inet_aton`` and the
+    WHATWG URL standard read it: one to four parts, each decimal, octal (a leading ``0``)
+    or hex (``0x``), the last filling the bytes left (``127.1`` is 127.0.0.1,
+    ``2130706433`` too). None for a host name; ValueError for numbers out of range.
+    """
+    parts = host.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()  # a trailing dot
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers = []
+    for part in parts:
+        number = _ipv4_number(part)
+        if number is None:
+            return None
+        numbers.append(number)
+    *leading, last = numbers
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
+        raise ValueError(f"{host} is out of the IPv4 range")
+    value = last
+    for index, number in enumerate(leading):
+        value += number << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)
+
+
+def _ipv4_number(part: str) -> int | None:
+    if part[:2] in ("0x", "0X"):
+        digits, base, allowed = part[2:], 16, "0123456789abcdefABCDEF"
+    elif len(part) > 1 and part[0] == "0":
+        digits, base, allowed = part[1:], 8, "01234567"
+    else:
+        digits, base, allowed = part, 10, "0123456789"
+    if not digits:
+        return 0 if base == 16 else None  # "0x" alone is 0, as in the URL standard
+    if any(c not in allowed for c in digits):
+        return None
+    return int(digits, base)
 
 
 class ImageFetcher:
@@ -258,8 +308,15 @@ class ImageFetcher:
         self._guard = GuardedResolver(self._policy, resolver)
         timeout = settings.image_fetch_timeout
         # The whole fetch has one deadline (fetch()); the client's own timeouts are that.
+        # Direct, so the guard's resolve hook pins each connection to a checked address;
+        # through VISIONGATE_IMAGE_PROXY the proxy resolves names itself and is trusted
+        # (IP literals are still checked, _check_literal).
+        proxy = settings.image_proxy or None
         self._client = HttpClient(
-            connect_timeout=timeout, read_timeout=timeout, resolve=self._addresses
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            resolve=None if proxy else self._addresses,
+            proxy=proxy,
         )
 
     @property
@@ -353,10 +410,7 @@ class ImageFetcher:
         host = target.host or ""
         try:
             ip = ipaddress.ip_address(host)
-        except ValueError:
-            if host.replace(".", "").isdigit():
-                # Resolvers read all-digit names ("2130706433", "127.1") as addresses.
-                raise _bad_url(param, "its numeric host is not a dotted-quad address") from None
+        except ValueError:  # a name (numeric forms were made dotted by parse_http_url)
             return
         if not self._policy.admits(host, ip):
             raise _blocked(param, host, literal=True)

@@ -213,7 +213,8 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     Pillow's plain conversion clips at 255, which turns a 16-bit scan white.
     """
     wide = image.convert("F")
-    low, high = wide.getextrema()
+    extrema = wide.getextrema()  # one band ("F"): (low, high) as floats
+    low, high = float(extrema[0]), float(extrema[1])  # type: ignore[arg-type]
     if low >= 0 and high <= 255:
         return wide.convert("L")
     if image.mode.startswith("I;16") and low >= 0:

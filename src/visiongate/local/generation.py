@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from transformers import (
@@ -66,7 +67,7 @@ class SeededSampler(LogitsProcessor):
         probs = torch.softmax(scores.float(), dim=-1)
         chosen = torch.multinomial(probs, num_samples=1, generator=self._generator)
         only = torch.full_like(scores, float("-inf"))
-        return only.scatter_(1, chosen, 0.0)
+        return cast(torch.FloatTensor, only.scatter_(1, chosen, 0.0))
 
 
 class OpenAIPenalties(LogitsProcessor):
@@ -86,7 +87,7 @@ class OpenAIPenalties(LogitsProcessor):
         counts = torch.zeros_like(scores)
         counts.scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
         penalty = self._frequency * counts + self._presence * (counts > 0).to(scores.dtype)
-        return scores - penalty
+        return cast(torch.FloatTensor, scores - penalty)
 
 
 class TextStopper(StoppingCriteria):
@@ -107,4 +108,5 @@ class TextStopper(StoppingCriteria):
         else:
             new = input_ids[0, self._prompt_len + self._assembler.tokens :].tolist()
             stop = self._assembler.feed(new)
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+        done = torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, done)

@@ -30,6 +30,7 @@ from visiongate.core.messages import (
     ChatRequest,
     ChatResponse,
     Choice,
+    FinishReason,
     ImagePart,
     StreamDelta,
     Usage,
@@ -152,7 +153,9 @@ class OcrEngine:
         pages = await self._read_all(request)
         text = "\n\n".join(self._sections(pages))
         text = _truncate(text, request.max_tokens)
-        finish = "length" if request.max_tokens and len(text) >= request.max_tokens else "stop"
+        finish: FinishReason = (
+            "length" if request.max_tokens and len(text) >= request.max_tokens else "stop"
+        )
         return ChatResponse(
             choices=[Choice(content=text, finish_reason=finish)],
             usage=self._usage(pages, text),

@@ -22,7 +22,7 @@ Decisions (see docs/providers-anthropic-gemini.md; the request-side ones are in
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -380,7 +380,7 @@ class _OpenStream:
     """A stream past its first deltas, handed from :meth:`_open_stream` to the reader."""
 
     response: Response
-    events: AsyncIterator[SseEvent]
+    events: AsyncGenerator[SseEvent, None]
     translator: AnthropicStreamTranslator
     first: list[StreamDelta]
 

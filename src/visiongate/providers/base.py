@@ -12,9 +12,8 @@ and counts each call.
 from __future__ import annotations
 
 import codecs
-import math
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -29,6 +28,7 @@ from visiongate.errors import (
     UpstreamTimeout,
 )
 from visiongate.providers.body import serialise
+from visiongate.providers.delay import parse_delay, whole_seconds
 from visiongate.transport import HttpClient, Response, TransportError
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ __all__ = [
     "map_upstream_status",
     "unsupported",
 ]
+
+_MAX_EVENT = 4 * 1024 * 1024  # characters in one SSE event (iter_sse)
 
 
 class Provider(ABC):
@@ -133,11 +135,18 @@ async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SseEvent]:
     keep-alives, as OpenRouter sends) are skipped; multi-line ``data`` fields are joined
     with newlines as the SSE spec says; ``\r\n`` and ``\r`` line ends are accepted; a
     last event without its blank line is still delivered.
+
+    Raises TransportError for an event longer than 4 MiB (an upstream that never sends a
+    blank line would otherwise have each read re-join all it sent so far) and for bytes
+    that are not UTF-8.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     pending = ""
     async for chunk in chunks:
-        text = decoder.decode(chunk)
+        try:
+            text = decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise TransportError("the stream is not UTF-8") from exc
         if "\r" in text or pending[-1:] == "\r":
             text, pending = _normalise_newlines(pending + text)
         else:
@@ -148,7 +157,12 @@ async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SseEvent]:
             if event is not None:
                 yield event
         pending = rest + pending
-    tail = pending + decoder.decode(b"", final=True)
+        if len(pending) > _MAX_EVENT:
+            raise TransportError(f"a stream event is longer than {_MAX_EVENT} characters")
+    try:
+        tail = pending + decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise TransportError("the stream is not UTF-8") from exc
     event = _sse_block(tail.replace("\r\n", "\n").replace("\r", "\n"))
     if event is not None:
         yield event
@@ -187,7 +201,7 @@ def map_upstream_status(
     status: int,
     message: str,
     model: ModelEntry | None = None,
-    headers: Mapping[str, str] | None = None,
+    retry_after: float | None = None,
     upstream_code: str | None = None,
 ) -> GatewayError:
     """Turn an upstream HTTP failure into the gateway's error, keeping the upstream message.
@@ -195,15 +209,16 @@ def map_upstream_status(
     Classified by status only. Credentials and billing errors (401/402/403) become 502:
     the client's own key is fine, the gateway's provider account is not. A 404 for a
     retired model says when it was retired, what replaced it, and how to route there.
-    The error keeps ``status`` as ``upstream_status`` and the ``retry-after`` hint in
-    seconds as ``retry_after_s`` for the routing policy.
+    ``retry_after``: the delay the upstream asked for, already validated and clamped
+    (providers/delay.py); a 429 passes it on as ``Retry-After``. The error keeps
+    ``status`` as ``upstream_status`` and the delay as ``retry_after_s`` for the routing
+    policy.
     """
     text = (
         f"{provider} returned HTTP {status}: {message}"
         if message
         else f"{provider} returned HTTP {status}"
     )
-    hint = (headers or {}).get("retry-after")
     error: GatewayError
     if status == 404 and model is not None:
         if model.retired:
@@ -219,7 +234,7 @@ def map_upstream_status(
                 f"{provider} does not know model {model.upstream!r}: {message}", param="model"
             )
     elif status == 429:
-        retry = _whole_seconds(hint)
+        retry = None if retry_after is None else whole_seconds(retry_after)
         error = RateLimited(text, headers={"Retry-After": retry} if retry else None)
     elif status in (401, 402, 403):
         error = UpstreamError(
@@ -235,31 +250,8 @@ def map_upstream_status(
     else:
         error = UpstreamError(text)
     error.upstream_status = status
-    error.retry_after_s = _seconds(hint)
+    error.retry_after_s = retry_after
     return error
-
-
-def _seconds(value: str | None) -> float | None:
-    """A Retry-After value in seconds for the backoff; None for none or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _whole_seconds(value: str | None) -> str | None:
-    """A Retry-After value as HTTP wants it, an integer of seconds: an upstream's fractional
-    delay (``1.5``) rounds up, so a client that waits that long is not refused again; an
-    HTTP date passes through."""
-    if not value:
-        return None
-    try:
-        return str(max(0, math.ceil(float(value))))
-    except (ValueError, OverflowError):
-        return value
 
 
 class HttpProvider(Provider):
@@ -273,11 +265,18 @@ class HttpProvider(Provider):
         """Open the pooled client.
 
         The read timeout bounds every wait for upstream bytes (the headers, a whole body,
-        the next stream event): it is what turns a stalled upstream into a 504.
+        the next stream event): it is what turns a stalled upstream into a 504; the
+        deadline bounds the whole call (an upstream that drips a byte at a time), the body
+        cap an answer that never ends (a 502), and the per-host limit the connections.
         """
+        settings = self.settings
         self._client = HttpClient(
-            connect_timeout=self.settings.upstream_connect_timeout,
-            read_timeout=self.settings.upstream_timeout,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_timeout,
+            deadline=settings.upstream_deadline,
+            max_body=settings.max_upstream_response_bytes,
+            max_per_host=settings.upstream_max_connections,
+            proxy=self.entry.proxy,
         )
 
     async def close(self) -> None:
@@ -305,15 +304,15 @@ class HttpProvider(Provider):
             return err, None
         return str(data)[:500], None
 
-    def retry_after(self, status: int, headers: Mapping[str, str], body: bytes) -> str | None:
-        """How long the upstream asks to wait before trying again, in seconds (fractions
-        allowed), for a failed answer; None when it does not say.
+    def retry_after(self, status: int, headers: Mapping[str, str], body: bytes) -> float | None:
+        """How long the upstream asks to wait before trying again, in seconds (validated and
+        clamped by :func:`parse_delay`), for a failed answer; None when it does not say.
 
         Used for the retry backoff and, rounded up, as the ``Retry-After`` of the 429 the
         client gets. The default reads the ``Retry-After`` header; adapters whose API puts
         the delay in the error body (Gemini's ``RetryInfo``) override it.
         """
-        return headers.get("retry-after")
+        return parse_delay(headers.get("retry-after"))
 
     async def post(
         self,
@@ -328,7 +327,7 @@ class HttpProvider(Provider):
         One call, no retry: retries, the next target and fallbacks are the routing
         policy's (``service/routing.py``), which counts every upstream call. Raises the
         mapped GatewayError; one caused by an answer carries its ``upstream_status`` and
-        the delay the upstream asked for (:meth:`retry_after`).
+        the delay the upstream asked for (:meth:`retry_after`, validated).
         """
         body = payload if isinstance(payload, bytes | list) else serialise(payload)
         all_headers = {"content-type": "application/json", **self.entry.headers, **headers}
@@ -347,8 +346,7 @@ class HttpProvider(Provider):
             response.close()
         hint = self.retry_after(response.status, response.headers, raw)
         message, code = self.error_message(raw)
-        retry = {"retry-after": hint} if hint else None
-        raise map_upstream_status(self.name, response.status, message, model, retry, code)
+        raise map_upstream_status(self.name, response.status, message, model, hint, code)
 
     async def read_json(self, response: Response) -> Any:
         """The whole body of a 2xx answer as JSON; nonsense becomes a 502."""
@@ -363,7 +361,7 @@ class HttpProvider(Provider):
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"{self.name} answered with something that is not JSON") from exc
 
-    async def events(self, response: Response) -> AsyncIterator[SseEvent]:
+    async def events(self, response: Response) -> AsyncGenerator[SseEvent, None]:
         """SSE events of a 2xx streaming answer; a broken or stalled stream becomes an error."""
         try:
             async for event in iter_sse(response.iter_chunks()):

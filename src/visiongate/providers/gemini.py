@@ -20,7 +20,6 @@ Decisions (see docs/providers-anthropic-gemini.md; the request-side ones are in
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,6 +37,7 @@ from visiongate.core.messages import (
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
 from visiongate.providers.base import HttpProvider, map_upstream_status
+from visiongate.providers.delay import parse_duration
 from visiongate.providers.gemini_payload import (
     MAX_STOP_SEQUENCES,
     check_conversation,
@@ -123,22 +123,16 @@ def from_gemini_error(error: Any, provider: str = "google") -> GatewayError:
         provider,
         status,
         f"{label}: {text}" if label else text,
-        headers={"retry-after": delay} if delay else None,
+        retry_after=delay,
     )
 
 
-def retry_delay(error: Mapping[str, Any]) -> str | None:
+def retry_delay(error: Mapping[str, Any]) -> float | None:
     """The delay an error's ``google.rpc.RetryInfo`` detail asks for, in seconds (the
-    protobuf Duration ``"37s"`` → ``"37"``, ``"1.5s"`` → ``"1.5"``), or None."""
+    protobuf Duration ``"37s"`` → 37.0, ``"1.5s"`` → 1.5), validated and clamped by
+    :func:`parse_duration`; None when absent or not a duration."""
     detail = _detail(error, "rpc.RetryInfo")
-    value = detail.get("retryDelay") if detail else None
-    if not isinstance(value, str) or not value.endswith("s"):
-        return None
-    try:
-        seconds = float(value[:-1])
-    except ValueError:
-        return None
-    return value[:-1] if math.isfinite(seconds) and seconds >= 0 else None
+    return parse_duration(detail.get("retryDelay") if detail else None)
 
 
 class GeminiStreamTranslator:
@@ -282,7 +276,7 @@ class GeminiProvider(HttpProvider):
         message, code = super().error_message(body)
         return self._scrub(message), code
 
-    def retry_after(self, status: int, headers: Mapping[str, str], body: bytes) -> str | None:
+    def retry_after(self, status: int, headers: Mapping[str, str], body: bytes) -> float | None:
         """The ``RetryInfo`` delay in the error body (Gemini's way; it usually sends no
         ``Retry-After`` header), else the header."""
         try:
@@ -291,7 +285,7 @@ class GeminiProvider(HttpProvider):
             data = None
         error = data.get("error") if isinstance(data, dict) else None
         delay = retry_delay(error) if isinstance(error, dict) else None
-        return delay or super().retry_after(status, headers, body)
+        return delay if delay is not None else super().retry_after(status, headers, body)
 
     async def _post(self, url: str, payload: Any, model: ModelEntry) -> Response:
         """:meth:`post`, except that a rejected API key (which Gemini answers with HTTP 400)

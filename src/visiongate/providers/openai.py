@@ -25,6 +25,7 @@ from visiongate.core.messages import (
     DocumentPart,
     ImagePart,
     Message,
+    Part,
     StreamDelta,
     TextPart,
     ThinkingPart,
@@ -171,7 +172,7 @@ def _message_to_openai(message: Message, index: int, host: HostProfile) -> dict[
 def _without_images(message: Message) -> Message:
     if not message.images:
         return message
-    parts = [p for p in message.parts if not isinstance(p, ImagePart)]
+    parts: list[Part] = [p for p in message.parts if not isinstance(p, ImagePart)]
     return Message(role=message.role, parts=parts, tool_call_id=message.tool_call_id)
 
 
@@ -304,8 +305,9 @@ class _StreamState:
         """The held final deltas, the last one carrying the usage; a stream that ended
         with ``[DONE]`` but no finish reason gets ``stop``."""
         if not self.held:
-            role = None if 0 in self.started else "assistant"
-            self.held[0] = StreamDelta(role=role, finish_reason="stop")
+            self.held[0] = StreamDelta(
+                role=None if 0 in self.started else "assistant", finish_reason="stop"
+            )
         finals = [self.held[i] for i in sorted(self.held)]
         finals[-1].usage = self.usage
         return finals

@@ -11,7 +11,7 @@ JSON text (OpenAI's form) and a JSON object (Anthropic's and Gemini's form).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -230,7 +230,8 @@ def _tool_call_deltas(delta: Mapping[str, Any], position: int) -> list[ToolCallD
     for i, raw in enumerate(delta.get("tool_calls") or ()):
         if not isinstance(raw, Mapping):
             continue
-        function = raw.get("function") if isinstance(raw.get("function"), Mapping) else {}
+        found = raw.get("function")
+        function: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         arguments = function.get("arguments")
         out.append(
             ToolCallDelta(
@@ -271,7 +272,7 @@ def _chunk_choice(raw: dict[str, Any], position: int, model: str | None) -> Stre
         if "tool_calls" in delta or "function_call" in delta
         else None
     )
-    role = "assistant" if delta.get("role") == "assistant" else None
+    role: Literal["assistant"] | None = "assistant" if delta.get("role") == "assistant" else None
     finish = finish_reason_from_openai(raw.get("finish_reason"))
     if not (role or content or refusal or tool_calls or finish):
         return None

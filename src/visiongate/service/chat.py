@@ -203,7 +203,7 @@ class ChatService:
             return
         entry = self.catalog.resolve(name) if model else None
         if entry is not None and (
-            principal.may_use(entry.id) or any(principal.may_use(a) for a in entry.aliases)
+            principal.may_use(entry.id, entry.aliases)  # the one alias-aware rule
         ):
             return
         raise ModelNotAllowed(

@@ -65,7 +65,8 @@ def backoff_s(attempt: int, error: GatewayError) -> float:
     for (capped), else exponential from 0.25 s with a little jitter."""
     if error.retry_after_s is not None:
         return min(error.retry_after_s, _MAX_RETRY_AFTER_S)
-    return min(0.25 * (2**attempt) + random.uniform(0, 0.1), _MAX_RETRY_AFTER_S)
+    jitter = random.uniform(0, 0.1)  # noqa: S311 - spreads retries; not a secret
+    return min(0.25 * (2**attempt) + jitter, _MAX_RETRY_AFTER_S)
 
 
 @dataclass(slots=True)
@@ -186,7 +187,7 @@ def _weighted_order(targets: Sequence[tuple[str, Target]]) -> list[str]:
     left = list(targets)
     out: list[str] = []
     while len(left) > 1:
-        point = random.random() * sum(t.weight for _, t in left)
+        point = random.random() * sum(t.weight for _, t in left)  # noqa: S311 - load spreading
         for i, (name, target) in enumerate(left):
             point -= target.weight
             if point < 0 or i == len(left) - 1:

@@ -14,9 +14,10 @@ first; TLS through asyncio's SSL transport with the system's default verificatio
 wait for the next bytes (headers, body, each stream chunk), as aiohttp's ``sock_read`` did;
 chunked and length-delimited bodies and bodies that end at close (httptools' llhttp parser);
 gzip and deflate answers; a request that found its pooled connection closed by the server
-before any byte of the answer is sent again once on a new connection. No proxies, cookies
-or redirects: provider APIs need none of them, and the image fetcher follows redirects
-itself, each hop checked.
+before any byte of the answer is sent again once on a new connection; an HTTP proxy
+(``proxy.py``: absolute form for http, a CONNECT tunnel for https). No cookies or
+redirects: provider APIs need neither, and the image fetcher follows redirects itself,
+each hop checked.
 
 Image URLs are fetched with it too (``images/fetch.py``): its ``resolve`` hook is where
 the SSRF guard sits, so a connection only ever goes to an address that was checked.
@@ -25,7 +26,10 @@ the SSRF guard sits, so a connection only ever goes to an address that was check
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from visiongate.transport.body import Body, body_length
@@ -36,6 +40,7 @@ from visiongate.transport.connection import (
     TransportError,
     parse_target,
 )
+from visiongate.transport.proxy import Proxy, open_tunnel
 
 __all__ = ["BodyTooLarge", "HttpClient", "Response", "TransportError"]
 
@@ -50,15 +55,27 @@ class Response:
     drops the connection instead, which is how a stream the client left is stopped.
     """
 
-    __slots__ = ("_client", "_conn", "_key", "_timeout", "headers", "status")
+    __slots__ = ("_client", "_conn", "_deadline", "_key", "_timeout", "headers", "status")
 
-    def __init__(self, client: HttpClient, conn: Connection, key: tuple[bool, str, int]) -> None:
+    def __init__(
+        self,
+        client: HttpClient,
+        conn: Connection,
+        key: tuple[bool, str, int],
+        deadline: float | None = None,
+    ) -> None:
         self._client = client
         self._conn: Connection | None = conn
         self._key = key
         self._timeout = client.read_timeout
+        self._deadline = deadline
         self.status = conn.status
         self.headers = conn.headers
+
+    def _wait_for(self, conn: Connection) -> float | None:
+        """The next wait's limit: the read timeout, or less if the call's deadline is
+        nearer. Raises TimeoutError once the deadline has passed."""
+        return _limit(conn.loop, self._timeout, self._deadline)
 
     @property
     def content_type(self) -> str:
@@ -78,7 +95,7 @@ class Response:
             while not conn.complete:
                 if conn.paused:  # past the pause threshold: reading resumes once drained
                     parts.append(conn.take())
-                await conn.wait(self._timeout)
+                await conn.wait(self._wait_for(conn))
         except BaseException:
             self.close()
             raise
@@ -98,7 +115,11 @@ class Response:
                 continue
             if conn.complete:
                 return
-            await conn.wait(self._timeout)
+            try:
+                await conn.wait(self._wait_for(conn))
+            except BaseException:
+                self.close()
+                raise
 
     async def discard(self, timeout: float) -> None:
         """Read and drop the rest of the body for at most ``timeout`` seconds, then
@@ -145,6 +166,17 @@ class Response:
             conn.close()
 
 
+def _limit(
+    loop: asyncio.AbstractEventLoop, timeout: float | None, deadline: float | None
+) -> float | None:
+    if deadline is None:
+        return timeout
+    left = deadline - loop.time()
+    if left <= 0:
+        raise TimeoutError("the call's deadline passed")
+    return left if timeout is None else min(left, timeout)
+
+
 class HttpClient:
     """Pooled HTTP/1.1 connections to a provider's hosts."""
 
@@ -156,17 +188,38 @@ class HttpClient:
         keepalive: float = 60.0,
         ssl_context: ssl.SSLContext | None = None,
         resolve: Callable[[str, int], Awaitable[Sequence[str]]] | None = None,
+        deadline: float | None = None,
+        max_body: int | None = None,
+        max_per_host: int = 256,
+        proxy: str | None = None,
     ) -> None:
         """``resolve``: the addresses to connect to for a host and port, tried in order
         (the host name still goes into TLS and the Host header); by default the system
         resolver's, inside ``create_connection``. The image fetcher's checks each one
-        (images/fetch.py): a connection only ever goes to an address that was checked."""
+        (images/fetch.py): a connection only ever goes to an address that was checked.
+
+        ``deadline``: seconds one call may take in all, from sending to the body's end
+        (the read timeout alone never stops an upstream that drips a byte at a time).
+        ``max_body``: the longest answer body (decoded) a request takes unless it names
+        its own limit. ``max_per_host``: connections open at once to one host; a request
+        past it waits (up to the connect timeout) for one to come back. ``proxy``: an
+        ``http://[user:password@]host:port`` proxy every request goes through (absolute
+        form for http, a CONNECT tunnel for https; transport/proxy.py); the ``resolve``
+        hook is then not used, the proxy resolves names. Raises ValueError for a proxy URL
+        it cannot use.
+        """
         self.connect_timeout = connect_timeout or None
         self.read_timeout = read_timeout or None
         self.keepalive = keepalive
+        self.deadline = deadline or None
+        self.max_body = max_body
+        self.max_per_host = max(1, max_per_host)
         self._ssl = ssl_context
         self._resolve = resolve
+        self._proxy = Proxy.parse(proxy) if proxy else None
         self._idle: dict[tuple[bool, str, int], list[Connection]] = {}
+        self._counts: dict[tuple[bool, str, int], int] = {}
+        self._waiting: dict[tuple[bool, str, int], deque[asyncio.Future[None]]] = {}
         self._targets: dict[str, Target] = {}
         self._closed = False
 
@@ -199,14 +252,18 @@ class HttpClient:
             if len(self._targets) < 256:
                 self._targets[url] = target
         length = None if body is None else body_length(body)
-        head = self._head(method, target, headers, length)
+        head = self._head(method, target, headers, length, self._proxy)
         body = b"" if body is None else body
+        if max_body is None:
+            max_body = self.max_body
+        loop = asyncio.get_running_loop()
+        deadline = None if self.deadline is None else loop.time() + self.deadline
         for attempt in (0, 1):
             conn, reused = await self._acquire(target)
             try:
                 conn.send(head, body, max_body)
                 while not conn.headers_done:
-                    await conn.wait(self.read_timeout)
+                    await conn.wait(_limit(loop, self.read_timeout, deadline))
             except TransportError:
                 conn.close()
                 if reused and attempt == 0 and not conn.got_bytes:
@@ -215,13 +272,24 @@ class HttpClient:
             except BaseException:
                 conn.close()
                 raise
-            return Response(self, conn, target.key)
+            return Response(self, conn, target.key, deadline)
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _head(method: str, target: Target, headers: Mapping[str, str], length: int | None) -> bytes:
+    def _head(
+        method: str,
+        target: Target,
+        headers: Mapping[str, str],
+        length: int | None,
+        proxy: Proxy | None = None,
+    ) -> bytes:
         sized = "" if length is None else f"content-length: {length}\r\n"
-        lines = [f"{method} {target.path} HTTP/1.1\r\nhost: {target.host_header}\r\n{sized}"]
+        path = target.path
+        if proxy is not None and not target.tls:  # absolute form, for the proxy to forward
+            path = f"http://{target.host_header}{path}"
+            if proxy.authorization:
+                sized += f"proxy-authorization: {proxy.authorization}\r\n"
+        lines = [f"{method} {path} HTTP/1.1\r\nhost: {target.host_header}\r\n{sized}"]
         if "accept-encoding" not in headers:
             lines.append("accept-encoding: gzip, deflate\r\n")
         if "user-agent" not in headers:
@@ -235,18 +303,65 @@ class HttpClient:
 
     async def _acquire(self, target: Target) -> tuple[Connection, bool]:
         loop = asyncio.get_running_loop()
-        idle = self._idle.get(target.key)
-        if idle:
-            now = loop.time()
-            while idle:
-                conn = idle.pop()
-                if conn.closed:
-                    continue
-                if self._expired(conn, now):
-                    conn.close()
-                    continue
-                return conn, True
-        return await self._connect(loop, target), False
+        key = target.key
+        waited_until: float | None = None
+        while True:
+            idle = self._idle.get(key)
+            if idle:
+                now = loop.time()
+                while idle:
+                    conn = idle.pop()
+                    if conn.closed:
+                        continue
+                    if self._expired(conn, now):
+                        conn.close()
+                        continue
+                    return conn, True
+            if self._counts.get(key, 0) < self.max_per_host:
+                break
+            # Every connection to this host is busy: wait for one to come back or close.
+            if waited_until is None:
+                waited_until = loop.time() + (self.connect_timeout or 30.0)
+            busy = f"all {self.max_per_host} connections to the host are busy"
+            left = waited_until - loop.time()
+            if left <= 0:
+                raise TimeoutError(busy)
+            waiter = loop.create_future()
+            queue = self._waiting.setdefault(key, deque())
+            queue.append(waiter)
+            try:
+                async with asyncio.timeout(left):
+                    await waiter
+            except TimeoutError:
+                raise TimeoutError(busy) from None
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        try:
+            return await self._connect(loop, target), False
+        except BaseException:
+            self._gone(key)
+            raise
+
+    def _gone(self, key: tuple[bool, str, int]) -> None:
+        """One connection to ``key`` less: let a waiting request open one."""
+        left = self._counts.get(key, 1) - 1
+        if left > 0:
+            self._counts[key] = left
+        else:
+            self._counts.pop(key, None)
+        self._wake_one(key)
+
+    def _wake_one(self, key: tuple[bool, str, int]) -> None:
+        queue = self._waiting.get(key)
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, target: Target) -> Connection:
         if self._closed:
@@ -257,6 +372,12 @@ class HttpClient:
                 self._ssl = ssl.create_default_context()
             context = self._ssl
         async with asyncio.timeout(self.connect_timeout):
+            proxy = self._proxy
+            if proxy is not None:
+                if not target.tls:  # absolute-form requests to the proxy (_head)
+                    return await self._open(loop, target, proxy.host, None, port=proxy.port)
+                tunnel = await open_tunnel(proxy, target.host, target.port, None)
+                return await self._open(loop, target, "", context, sock=tunnel)
             if self._resolve is None:
                 return await self._open(loop, target, target.host, context)
             addresses = await self._resolve(target.host, target.port)
@@ -274,20 +395,38 @@ class HttpClient:
         target: Target,
         address: str,
         context: ssl.SSLContext | None,
+        *,
+        port: int | None = None,
+        sock: socket.socket | None = None,
     ) -> Connection:
+        """A connection to ``address`` (``port``: the target's unless given), or over
+        ``sock`` (a proxy tunnel), with TLS for the target's name when ``context``."""
+        key = target.key
         try:
-            _, conn = await loop.create_connection(
-                lambda: Connection(loop),
-                address,
-                target.port,
-                ssl=context,
-                server_hostname=target.host if context is not None else None,
-            )
+            if sock is not None:
+                _, conn = await loop.create_connection(
+                    lambda: Connection(loop, lambda _: self._gone(key)),
+                    sock=sock,
+                    ssl=context,
+                    server_hostname=target.host if context is not None else None,
+                )
+            else:
+                _, conn = await loop.create_connection(
+                    lambda: Connection(loop, lambda _: self._gone(key)),
+                    address,
+                    port or target.port,
+                    ssl=context,
+                    server_hostname=target.host if context is not None else None,
+                )
         except TimeoutError:
+            if sock is not None:
+                sock.close()
             raise
         except ssl.SSLCertVerificationError as exc:
             raise TransportError(f"TLS certificate check failed: {exc.verify_message}") from exc
         except (OSError, ssl.SSLError) as exc:
+            if sock is not None:
+                sock.close()
             raise TransportError(f"could not connect ({type(exc).__name__})") from exc
         return conn
 
@@ -309,6 +448,7 @@ class HttpClient:
                     stale.close()
             idle[:] = [c for c in idle if not c.closed]
         idle.append(conn)
+        self._wake_one(key)
 
     async def close(self) -> None:
         """Close idle connections; answers still being read close when they are done."""

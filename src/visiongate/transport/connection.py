@@ -14,6 +14,7 @@ import contextlib
 import socket
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -31,6 +32,11 @@ _RESUME_BELOW = 2**20
 # Above this a request body is handed to the transport as its own buffer, not copied
 # into one with the head.
 _JOIN_BELOW = 64 * 1024
+# An answer's head (status line and headers, 1xx answers included) may be this long and
+# hold this many header lines; past either the connection is dropped. Provider answers
+# carry ~20 headers in ~2 KB; the limits are those of common servers and proxies.
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 100
 
 
 class TransportError(Exception):
@@ -85,18 +91,27 @@ class Connection(asyncio.Protocol):
     costs nothing while bytes are already buffered.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_lost: Callable[[Connection], None] | None = None,
+    ) -> None:
+        """``on_lost``: called once when the connection is gone (the pool counts it)."""
         self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
         self.keep_alive = False
+        self._on_lost = on_lost
         self._reset()
 
     def _reset(self) -> None:
         self.status = 0
         self.headers: dict[str, str] = {}
+        self.repeated: dict[str, list[str]] | None = None  # joined once, at the end
+        self.head_bytes = 0
+        self.header_count = 0
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.headers_done = False
@@ -122,8 +137,15 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
+        if not self.headers_done:
+            # Counted before parsing: httptools keeps a header it has not seen the end of,
+            # so an upstream that sends an endless header must be stopped here.
+            self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
+            if not self.headers_done and self.head_bytes > MAX_HEAD_BYTES:
+                self._fail(TransportError(f"the answer's headers exceed {MAX_HEAD_BYTES} bytes"))
+                self.close()
         except httptools.HttpParserError as exc:
             self._fail(TransportError(f"malformed HTTP answer ({type(exc).__name__})"))
             self.close()
@@ -133,6 +155,9 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        on_lost, self._on_lost = self._on_lost, None
+        if on_lost is not None:
+            on_lost(self)
         if self.complete:
             return
         if self.headers_done and self.until_close:
@@ -150,17 +175,37 @@ class Connection(asyncio.Protocol):
     # --- httptools callbacks ------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.error is not None:
+            return
+        self.header_count += 1
+        if self.header_count > MAX_HEADERS:
+            self._fail(TransportError(f"the answer has more than {MAX_HEADERS} headers"))
+            self.close()
+            return
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         known = self.headers.get(key)
-        self.headers[key] = text if known is None else f"{known}, {text}"
+        if known is None:
+            self.headers[key] = text
+            return
+        # A repeated header: its values are joined once all are in, not once per value.
+        if self.repeated is None:
+            self.repeated = {}
+        self.repeated.setdefault(key, [known]).append(text)
 
     def on_headers_complete(self) -> None:
+        if self.error is not None:
+            return
+        if self.repeated is not None:
+            for key, values in self.repeated.items():
+                self.headers[key] = ", ".join(values)
+            self.repeated = None
         status = self.parser.get_status_code()
         if status < 200:
             # 1xx (100 Continue, 103 Early Hints): the real answer follows.
             self.interim = True
             self.headers = {}
+            self.header_count = 0
             return
         self.status = status
         headers = self.headers

@@ -49,3 +49,35 @@ async def test_concurrent_misses_share_one_lookup_and_outages_serve_stale(tmp_pa
             await auth.authenticate("Bearer vg-some-other-key-never-seen-before")
     finally:
         await engine.dispose()
+
+
+async def test_a_spray_of_unknown_tokens_never_evicts_a_valid_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, 50,000 refused tokens cleared the whole cache, valid keys with it."""
+    monkeypatch.setattr("visiongate.accounting.authn._MAX_REFUSED", 100)
+    monkeypatch.setattr("visiongate.accounting.authn._MAX_VALID", 100)
+    engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    await upgrade(engine)
+    store = KeyStore(engine)
+    keys = [(await store.create(KeySpec(f"k{i}")))[0] for i in range(3)]
+    looked_up: list[str] = []
+
+    async def lookup(digest: str) -> KeyRecord | None:
+        looked_up.append(digest)
+        return await store.find_by_hash(digest)
+
+    auth = Authenticator([], lookup, ttl=3600)
+    try:
+        for key in keys:
+            await auth.authenticate(f"Bearer {key}")
+        for n in range(1000):
+            with pytest.raises(AuthenticationError):
+                await auth.authenticate(f"Bearer vg-random-{n}")
+        assert len(auth._refused) == 100  # bounded on its own
+        looked_up.clear()
+        for key in keys:
+            await auth.authenticate(f"Bearer {key}")
+        assert looked_up == []  # every valid key still cached
+    finally:
+        await engine.dispose()

@@ -102,6 +102,48 @@ def test_max_tokens_alias() -> None:
         (_req(user=5), "user"),
         (_req(frobnicate=True), "frobnicate"),
         (_req(logprobs=True), "logprobs"),
+        # Shapes that were a 500 (found by fuzzing): unhashable values where a string goes.
+        (_req(messages=[{"role": {}, "content": "x"}]), "messages[0].role"),
+        (_req(messages=[{"role": ["user"], "content": "x"}]), "messages[0].role"),
+        (
+            _req(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image_url",
+                                "image_url": {"url": "http://x/", "detail": {"a": 1}},
+                            }
+                        ],
+                    }
+                ]
+            ),
+            "messages[0].content[0].image_url.detail",
+        ),
+        (_req(response_format={"type": {"a": 1}}), "response_format"),
+        (
+            _req(response_format={"type": "json_schema", "json_schema": 3}),
+            "response_format.json_schema",
+        ),
+        (
+            _req(
+                response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": 1}}
+            ),
+            "response_format.json_schema.schema",
+        ),
+        (
+            _req(messages=[{"role": "user", "content": "x", "tool_call_id": {}}]),
+            "messages[0].tool_call_id",
+        ),
+        (
+            _req(tools=[{"type": "function", "function": {"name": "f", "parameters": 1}}]),
+            "tools[0].function.parameters",
+        ),
+        (
+            _req(tools=[{"type": "function", "function": {"name": "f", "description": []}}]),
+            "tools[0].function.description",
+        ),
     ],
 )
 def test_refusals_name_the_field(body: dict[str, Any], param: str) -> None:

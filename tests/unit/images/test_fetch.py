@@ -19,6 +19,7 @@ from visiongate.images.fetch import (
     GuardedResolver,
     ImageFetcher,
     is_public_address,
+    numeric_ipv4,
     parse_http_url,
 )
 
@@ -185,9 +186,40 @@ async def test_private_link_local_and_multicast_literals_are_blocked(url: str) -
     assert error.code == "image_url_blocked"
 
 
-async def test_non_canonical_numeric_hosts_are_refused() -> None:
-    error = await refused("http://2130706433/a.png")  # 127.0.0.1 as one number
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://2130706433/a.png",  # 127.0.0.1 as one decimal number
+        "http://0x7f000001/a.png",  # hex
+        "http://0x7F.1/a.png",
+        "http://017700000001/a.png",  # octal
+        "http://0177.0.0.1/a.png",
+        "http://127.1/a.png",  # short dotted
+        "http://127.0.1/a.png",
+        "http://127.0.0.1./a.png",  # a trailing dot
+        "http://0/a.png",  # 0.0.0.0
+        "http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/",  # 169.254.169.254
+        "http://10.1/a.png",
+    ],
+)
+async def test_numeric_host_forms_are_the_addresses_they_stand_for(url: str) -> None:
+    error = await refused(url, image_fetch_timeout=2.0)
+    assert error.code == "image_url_blocked", error.message
+
+
+@pytest.mark.parametrize("url", ["http://4294967296/a.png", "http://256.1.1.1/a.png"])
+async def test_numeric_hosts_out_of_range_are_invalid(url: str) -> None:
+    error = await refused(url)
     assert error.code == "invalid_image_url"
+
+
+def test_numeric_forms_parse_as_inet_aton_does() -> None:
+    for host in ["2130706433", "0x7f.1", "0177.0.0.1", "127.1", "1.2.3", "0x01020304", "8"]:
+        assert numeric_ipv4(host) == ipaddress.IPv4Address(socket.inet_aton(host)), host
+    assert numeric_ipv4("example.com") is None
+    assert numeric_ipv4("1.2.3.4.5") is None
+    assert numeric_ipv4("1e3") is None
+    assert numeric_ipv4("08.1") is None  # not octal: a name, as the resolver says too
 
 
 # ---------------------------------------------------------------- names, resolved

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -313,3 +315,27 @@ async def test_fake_refuses_what_the_real_api_refuses(
     assert info.value.status == 400
     assert "does not match the provided media type" in info.value.message
     assert fake.violations
+
+
+@pytest.mark.parametrize("hostile", ["nan", "inf", "-1", "1e309", "soon", "Fri, 99 Foo"])
+async def test_a_hostile_retry_after_is_ignored_not_passed_on(
+    provider: AnthropicProvider, fake: AnthropicFake, hostile: str
+) -> None:
+    """Before the one delay parser, ``inf`` reached the client's Retry-After as it was,
+    and an HTTP date or garbage reached it unchecked."""
+    fake.retry_after = hostile
+    with pytest.raises(RateLimited) as info:
+        await provider.complete(request("[[status:429]]", images=0), model())
+    assert info.value.headers == {}
+    assert info.value.retry_after_s is None  # the routing policy backs off on its own
+
+
+async def test_an_http_date_retry_after_becomes_whole_seconds(
+    provider: AnthropicProvider, fake: AnthropicFake
+) -> None:
+    when = datetime.now(UTC) + timedelta(seconds=90)
+    fake.retry_after = format_datetime(when, usegmt=True)
+    with pytest.raises(RateLimited) as info:
+        await provider.complete(request("[[status:429]]", images=0), model())
+    assert 85 <= int(info.value.headers["Retry-After"]) <= 91
+    assert info.value.retry_after_s is not None and 84 <= info.value.retry_after_s <= 91

@@ -313,3 +313,23 @@ def test_what_gemini_cannot_express_is_a_400_before_image_work(
 def test_json_mode_passes_the_check(flash: ModelEntry) -> None:
     provider = GeminiProvider(load_catalog(environ={}).providers["google"], Settings())
     provider.check(ChatRequest("m", [user("x")], response_format={"type": "json_object"}), flash)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": 1},
+        {"type": "object", "properties": 5},
+        {"type": "object", "properties": {"a": "string"}},
+        {"anyOf": [1, 2]},
+        {"anyOf": "x"},
+        {"type": [1, "null"]},
+        {"enum": "abc"},
+        {"$defs": [], "type": "object"},
+        {"type": "object", "properties": {"a": {"type": "string"}}, "required": "a"},
+    ],
+)
+def test_malformed_json_schemas_are_a_400_not_a_crash(schema: dict) -> None:
+    """Fuzzing found each of these raising TypeError/AttributeError (a 500)."""
+    with pytest.raises(InvalidRequest):
+        gemini_schema(schema, "tools[0].function.parameters")

@@ -229,17 +229,20 @@ async def test_quota_retry_delay_is_the_backoff_hint_and_the_retry_after(
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [
-        ("37s", "37"),
-        ("1.5s", "1.5"),
-        ("0.000001s", "0.000001"),
+        ("37s", 37.0),
+        ("1.5s", 1.5),
+        ("0.000001s", 0.000001),
+        ("99999s", 3600.0),  # clamped to an hour
         ("37", None),
         ("-1s", None),
         ("soons", None),
         ("infs", None),
+        ("nans", None),
+        ("1e309s", None),
         (37, None),
     ],
 )
-def test_retry_delay_reads_the_protobuf_duration(value: object, seconds: str | None) -> None:
+def test_retry_delay_reads_the_protobuf_duration(value: object, seconds: float | None) -> None:
     other = {"@type": "type.googleapis.com/google.rpc.Help", "links": []}
     info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": value}
     assert retry_delay({"code": 429, "details": [other, info]}) == seconds
@@ -248,7 +251,8 @@ def test_retry_delay_reads_the_protobuf_duration(value: object, seconds: str | N
 def test_retry_after_falls_back_to_the_header(server: BackgroundApp) -> None:
     adapter = make_provider(server, "AIza-key")
     body = json.dumps({"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
-    assert adapter.retry_after(503, {"retry-after": "5"}, body.encode()) == "5"
+    assert adapter.retry_after(503, {"retry-after": "5"}, body.encode()) == 5.0
+    assert adapter.retry_after(503, {"retry-after": "nan"}, body.encode()) is None
     assert adapter.retry_after(503, {}, b"<html>busy</html>") is None
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from visiongate.providers.base import SseEvent, iter_sse
+from visiongate.transport import TransportError
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -68,3 +69,16 @@ async def test_final_event_with_one_newline_and_extra_blank_lines() -> None:
 async def test_comment_only_and_empty_streams_give_nothing() -> None:
     assert await _events([b": ping\n\n: ping\n\n"]) == []
     assert await _events([]) == []
+
+
+async def test_an_event_that_never_ends_is_refused_at_4_mib() -> None:
+    """Without the cap each read re-joined everything sent so far (quadratic) and held it."""
+    chunks = [b"data: " + b"a" * 65536] + [b"a" * 65536] * 100
+    with pytest.raises(TransportError, match="longer than"):
+        await _events(chunks)
+
+
+@pytest.mark.parametrize("chunks", [[b"data: \xff\xfe\n\n"], [b"data: caf\xc3"]])
+async def test_bytes_that_are_not_utf8_are_a_transport_error(chunks: list[bytes]) -> None:
+    with pytest.raises(TransportError, match="UTF-8"):
+        await _events(chunks)

@@ -21,6 +21,7 @@ from visiongate.errors import (
     UpstreamTimeout,
 )
 from visiongate.providers.base import map_upstream_status
+from visiongate.providers.delay import parse_delay
 from visiongate.service.cooldowns import MemoryCooldowns
 from visiongate.service.load import MemoryLoad
 from visiongate.service.redis_state import RedisCooldowns, RedisLoad
@@ -39,8 +40,7 @@ ROUTE = Route(name="r", targets=(Target("gpt-4o"),))
 
 
 def upstream(status: int, code: str | None = None, retry_after: str | None = None) -> Any:
-    headers = {"retry-after": retry_after} if retry_after else None
-    return map_upstream_status("p", status, "said so", None, headers, code)
+    return map_upstream_status("p", status, "said so", None, parse_delay(retry_after), code)
 
 
 @pytest.mark.parametrize(

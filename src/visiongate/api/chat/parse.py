@@ -7,7 +7,7 @@ refusal names the offending place in the request (``param``) the way OpenAI does
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 import orjson
 
@@ -22,6 +22,7 @@ from visiongate.core.messages import (
     ImagePart,
     Message,
     Part,
+    Role,
     TextPart,
     ToolCall,
     ToolSpec,
@@ -29,9 +30,16 @@ from visiongate.core.messages import (
 
 __all__ = ["parse_chat_request"]
 
+Detail = Literal["auto", "low", "high"]
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _DETAILS = frozenset({"auto", "low", "high"})
 _FORMAT_TYPES = frozenset({"text", "json_object", "json_schema"})
+# Optional members of a function tool, with the type each must have when present.
+_TOOL_FIELDS = (
+    ("description", str, "a string"),
+    ("parameters", dict, "a JSON Schema object"),
+    ("strict", bool, "true or false"),
+)
 # Accepted and deliberately ignored: they do not change the answer (documented in README).
 _IGNORED = frozenset({"store", "metadata", "service_tier", "stream_options", "parallel_tool_calls"})
 _HANDLED = frozenset(
@@ -101,6 +109,8 @@ def _image_part(item: dict[str, Any], role: str, param: str) -> ImagePart:
             f"Image parts are only allowed in 'user' messages, not in a {role!r} message.", param
         )
     spec = item.get("image_url")
+    url: Any
+    detail: Any
     if isinstance(spec, str):
         url, detail = spec, "auto"
     elif isinstance(spec, dict):
@@ -115,9 +125,9 @@ def _image_part(item: dict[str, Any], role: str, param: str) -> ImagePart:
             f"{param}.image_url.url",
             "invalid_image_url",
         )
-    if detail not in _DETAILS:
+    if not isinstance(detail, str) or detail not in _DETAILS:
         raise _bad("'detail' must be 'auto', 'low' or 'high'.", f"{param}.image_url.detail")
-    return ImagePart(param=f"{param}.image_url.url", detail=detail, url=url)
+    return ImagePart(param=f"{param}.image_url.url", detail=cast(Detail, detail), url=url)
 
 
 def _file_part(item: dict[str, Any], role: str, param: str) -> DocumentPart:
@@ -163,7 +173,7 @@ def _message(raw: Any, i: int) -> Message:
             f"{where}.role",
             "unsupported_parameter",
         )
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise _bad(f"'role' must be one of {sorted(_ROLES)}; got {role!r}.", f"{where}.role")
     content = raw.get("content")
     tool_calls = _tool_calls(raw["tool_calls"], where) if raw.get("tool_calls") else None
@@ -176,9 +186,11 @@ def _message(raw: Any, i: int) -> Message:
     tool_call_id = raw.get("tool_call_id")
     if role == "tool" and not isinstance(tool_call_id, str):
         raise _bad("A 'tool' message needs the 'tool_call_id' it answers.", f"{where}.tool_call_id")
+    if tool_call_id is not None and not isinstance(tool_call_id, str):
+        raise _bad("'tool_call_id' must be a string.", f"{where}.tool_call_id")
     name = raw.get("name")
     return Message(
-        role=role,
+        role=cast(Role, role),
         parts=parts,
         name=name if isinstance(name, str) else None,
         tool_calls=tool_calls,
@@ -208,6 +220,9 @@ def _tools(value: Any) -> list[ToolSpec] | None:
             raise _bad("Each tool must be {'type': 'function', 'function': {...}}.", f"tools[{k}]")
         if not isinstance(fn.get("name"), str):
             raise _bad("A function tool needs a 'name'.", f"tools[{k}].function.name")
+        for key, kind, label in _TOOL_FIELDS:
+            if fn.get(key) is not None and not isinstance(fn[key], kind):
+                raise _bad(f"'{key}' must be {label}.", f"tools[{k}].function.{key}")
         specs.append(
             ToolSpec(
                 name=fn["name"],
@@ -234,11 +249,24 @@ def _tool_choice(value: Any) -> str | None:
 def _response_format(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or value.get("type") not in _FORMAT_TYPES:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if not isinstance(kind, str) or kind not in _FORMAT_TYPES:
         raise _bad(
             "'response_format.type' must be 'text', 'json_object' or 'json_schema'.",
             "response_format",
         )
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("name", ""), str):
+            raise _bad(
+                "'json_schema' must be an object with a 'name' and a 'schema'.",
+                "response_format.json_schema",
+            )
+        schema = spec.get("schema")
+        if schema is not None and not isinstance(schema, dict | bool):
+            raise _bad(
+                "'schema' must be a JSON Schema object.", "response_format.json_schema.schema"
+            )
     return value
 
 

@@ -72,7 +72,7 @@ def render_completion(
 class ChunkRenderer:
     """Renders the SSE frames of one stream (a :class:`~visiongate.api.surface.StreamRenderer`)."""
 
-    ping_interval = None  # Chat Completions has no ping event
+    ping_interval: float | None = None  # Chat Completions has no ping event
 
     __slots__ = ("_include_usage", "_prefix", "_suffix")
 

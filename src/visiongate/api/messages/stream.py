@@ -47,7 +47,7 @@ class MessagesStream:
 
     def start(self) -> bytes:
         estimate = estimate_prompt_tokens(self.request) + self.outcome.image_tokens
-        message = {
+        message: dict[str, Any] = {
             "id": f"msg_{self.outcome.request_id}",
             "type": "message",
             "role": "assistant",

@@ -55,7 +55,7 @@ class _Call:
 class ResponsesStream:
     """The events of one streamed response (a ``StreamRenderer``)."""
 
-    ping_interval = None  # the Responses API has no keep-alive event
+    ping_interval: float | None = None  # the Responses API has no keep-alive event
 
     def __init__(self, request: ChatRequest, outcome: Outcome) -> None:
         self.request = request

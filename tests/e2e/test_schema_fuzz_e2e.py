@@ -1,0 +1,95 @@
+"""schemathesis against the served OpenAPI document: the chat route, described with its
+real request schema, gets generated valid and invalid bodies, and never a 5xx.
+
+``make test`` sends a few hundred requests (VISIONGATE_FUZZ_EXAMPLES); ``make fuzz`` at
+least 10,000. The run is bounded in time; provider calls go to a fake on loopback, and
+image fetches to a proxy port on loopback that is closed (no name is ever resolved, no
+request leaves the machine).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.support.background import BackgroundApp
+from tests.support.gateway import run_gateway
+
+EXAMPLES = int(os.environ.get("VISIONGATE_FUZZ_EXAMPLES", "300"))
+# Seconds: generous (two shared cores ran ~15 requests a second under load), still a bound;
+# schemathesis stops generating a minute before it.
+TIME_LIMIT = 120 + EXAMPLES * 0.12
+
+pytestmark = pytest.mark.timeout(int(TIME_LIMIT) + 120)
+
+UPSTREAM_KEY = "sk-fake-upstream-0123456789"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def test_generated_chat_requests_never_get_a_5xx(tmp_path: Path) -> None:
+    fake = FakeOpenAI(api_key=UPSTREAM_KEY, check_images=False)
+    with BackgroundApp(fake.app()) as upstream:
+        env = {
+            "OPENAI_BASE_URL": f"{upstream.url}/v1",
+            "OPENAI_API_KEY": UPSTREAM_KEY,
+            "VISIONGATE_IMAGE_PROXY": f"http://127.0.0.1:{_closed_port()}",
+            "VISIONGATE_IMAGE_FETCH_TIMEOUT": "2",
+            "VISIONGATE_LOG_LEVEL": "warning",
+        }
+        with run_gateway(env=env) as gw:
+            command = [
+                str(Path(sys.executable).with_name("st")),
+                "run",
+                f"{gw.root}/openapi.json",
+                "--include-path",
+                "/v1/chat/completions",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                str(EXAMPLES),
+                "--seed",
+                "18",
+                "--header",
+                f"Authorization: Bearer {gw.api_key}",
+                "--request-timeout",
+                "30",
+                "--workers",
+                "2",
+                "--suppress-health-check",
+                "all",
+                "--max-time",
+                str(int(TIME_LIMIT - 60)),
+            ]
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=TIME_LIMIT,
+                env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+                cwd=tmp_path,
+            )
+            gw.stop()  # flushes the usage rows
+            log = gw.log_text()
+            with sqlite3.connect(gw.data_dir / "visiongate.db") as conn:
+                query = "SELECT status, COUNT(*) FROM usage GROUP BY status"
+                codes = conn.execute(
+                    "SELECT error_code, COUNT(*) FROM usage GROUP BY error_code"
+                ).fetchall()
+                statuses = dict(conn.execute(query).fetchall())
+    print(done.stdout[-1500:], statuses, codes)  # the run's summary, for -s
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert sum(statuses.values()) >= EXAMPLES, statuses
+    assert not [s for s in statuses if s >= 500], statuses
+    assert "Traceback" not in log
