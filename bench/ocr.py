@@ -187,7 +187,7 @@ def worker() -> None:
     engine = OcrEngine(load_catalog().models["local/ocr"], settings)
 
     async def read(png: str) -> str:
-        data = Path(png).read_bytes()
+        data = await asyncio.to_thread(Path(png).read_bytes)
         part = ImagePart(param="img", data=data, media_type="image/png")
         request = ChatRequest(model="local/ocr", messages=[Message("user", [part])])
         response = await engine.complete(request)
