@@ -411,7 +411,7 @@ class Endpoint:
                 created_at=outcome.created,
             )
         )
-        line = {
+        line: dict[str, object] = {
             "request_id": outcome.request_id,
             "model": outcome.model,
             "provider": outcome.provider,

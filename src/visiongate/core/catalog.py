@@ -317,7 +317,7 @@ def _alike(
         raw = merge_tables(base, own)
     if len(seen) > 1:
         root = tables[seen[-1]]
-        defaults = {"upstream": seen[-1]}
+        defaults: dict[str, Any] = {"upstream": seen[-1]}
         if root.get("provider") in providers:
             defaults["capabilities"] = sorted(providers[root["provider"]].capabilities)
         raw = {**defaults, **raw}

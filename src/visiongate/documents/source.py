@@ -39,7 +39,7 @@ class Decoded:
 def decode_data_url(url: str | bytes, param: str, max_bytes: int) -> Decoded:
     """Decode ``data:<type>[;...];base64,<payload>``. The declared type is not trusted
     (the bytes are sniffed later), but it must be base64. Raises DocumentError."""
-    comma = url.find("," if isinstance(url, str) else b",")
+    comma = url.find(",") if isinstance(url, str) else url.find(b",")
     raw_header = url[:comma] if comma >= 0 else url[:64]
     header = raw_header if isinstance(raw_header, str) else raw_header.decode("latin-1")
     if comma < 0 or header[:5].lower() != "data:" or not header.isprintable():

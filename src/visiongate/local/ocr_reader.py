@@ -136,9 +136,9 @@ class PageReader:
         quads = _split_double_lines(bgr, self._detect(bgr))
         if not quads:
             return []
-        crops, turned = zip(*(_crop(bgr, quad) for quad in quads), strict=True)
-        flipped = self._classify(list(crops), turned)
-        crops = [_flip(c) if f else c for c, f in zip(crops, flipped, strict=True)]
+        cut, turned = zip(*(_crop(bgr, quad) for quad in quads), strict=True)
+        flipped = self._classify(list(cut), turned)
+        crops = [_flip(c) if f else c for c, f in zip(cut, flipped, strict=True)]
         texts = self._recognise(crops)
         height, width = bgr.shape[:2]
         votes = [0, 0, 0, 0]

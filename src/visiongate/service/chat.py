@@ -8,7 +8,7 @@ two paths cannot drift. The edge owns the request's :class:`Outcome` and records
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 from visiongate.accounting import Accounts, Admission, Principal
 from visiongate.core.catalog import Catalog, ModelEntry
@@ -283,7 +283,7 @@ class ChatService:
             attempts.succeeded()
             return deltas, first
 
-    async def stream(self, prepared: Prepared, outcome: Outcome) -> AsyncIterator[StreamDelta]:
+    async def stream(self, prepared: Prepared, outcome: Outcome) -> AsyncGenerator[StreamDelta]:
         """The provider's deltas (or a cached answer's); the last one always carries the
         usage (estimated if the provider gave none)."""
         ticket = prepared.cache

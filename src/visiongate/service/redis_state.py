@@ -110,7 +110,7 @@ class RedisCooldowns:
         return out
 
     async def failed(self, name: str, policy: CooldownPolicy, at_once: bool = False) -> bool:
-        args = [
+        args: list[int | float | str] = [
             int(policy.window_s * 1000),
             policy.failures,
             int(policy.seconds * 1000),
