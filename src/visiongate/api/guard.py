@@ -68,16 +68,29 @@ class CancelOnDisconnect:
     raises :class:`ClientClosed` instead of the cancellation; a cancellation from anywhere
     else (server shutdown) passes through untouched. Enter it only after the request body
     has been read whole.
+
+    The watcher is started only once the block has run for ``ARM_AFTER_S``: a task per
+    request was a measurable part of a fast answer's cost, and an answer that comes back
+    sooner than that costs nothing worth cancelling; a timer handle is cheap. A client
+    that leaves earlier is noticed when the watcher starts.
     """
 
-    __slots__ = ("_task", "_watcher", "disconnected")
+    ARM_AFTER_S = 0.05
+
+    __slots__ = ("_arm", "_receive", "_task", "_watcher", "disconnected")
 
     def __init__(self, receive: Receive) -> None:
         self.disconnected = False
         self._task = asyncio.current_task()
         self._watcher: asyncio.Task[None] | None = None
+        self._receive = receive
+        self._arm: asyncio.TimerHandle | None = None
         if self._task is not None:
-            self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+            self._arm = asyncio.get_running_loop().call_later(self.ARM_AFTER_S, self._start)
+
+    def _start(self) -> None:
+        self._arm = None
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(self._receive))
 
     async def _watch(self, receive: Receive) -> None:
         while True:
@@ -97,6 +110,8 @@ class CancelOnDisconnect:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._arm is not None:
+            self._arm.cancel()
         if self._watcher is not None:
             self._watcher.cancel()
         if not self.disconnected:
