@@ -3,6 +3,7 @@ the official ``openai`` SDK, with the offline ``local/ocr`` model."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -246,7 +247,7 @@ def test_workers_share_sqlite_and_redis() -> None:
         assert len(fake.requests) == 20  # refused requests never reach the provider
 
         def rows() -> list[tuple[str, int]]:
-            with sqlite3.connect(gw.data_dir / "visiongate.db") as db:
+            with contextlib.closing(sqlite3.connect(gw.data_dir / "visiongate.db")) as db:
                 marks = ",".join("?" * len(ids))
                 query = f"SELECT request_id, status FROM usage WHERE request_id IN ({marks})"
                 return db.execute(query, ids).fetchall()

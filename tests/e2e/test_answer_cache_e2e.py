@@ -9,6 +9,7 @@ entries.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import secrets
@@ -399,7 +400,7 @@ def test_a_hit_is_recorded_at_no_cost_with_what_it_saved(
     deadline = time.monotonic() + 10
     while len(rows) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-        with sqlite3.connect(gw.data_dir / "visiongate.db") as db:
+        with contextlib.closing(sqlite3.connect(gw.data_dir / "visiongate.db")) as db:
             found = db.execute(
                 "SELECT request_id, cache, cost_usd, saved_usd, prompt_tokens FROM usage "
                 "WHERE request_id IN (?, ?)",

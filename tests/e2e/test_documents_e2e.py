@@ -9,6 +9,7 @@ profile takes many images. The PDFs are written by the tests (tests/support/pdfs
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import sqlite3
 import time
@@ -155,7 +156,7 @@ def usage_row(gw: GatewayProcess, request_id: str) -> dict[str, Any]:
     """The request's usage record, once the writer has flushed it (about a second)."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        with sqlite3.connect(gw.data_dir / "visiongate.db") as db:
+        with contextlib.closing(sqlite3.connect(gw.data_dir / "visiongate.db")) as db:
             db.row_factory = sqlite3.Row
             rows = db.execute("SELECT * FROM usage WHERE request_id = ?", (request_id,)).fetchall()
         if rows:

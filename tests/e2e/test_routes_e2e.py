@@ -10,6 +10,7 @@ that cools a deployment uses deployments of its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -106,7 +107,7 @@ class Routes:
 
     def usage(self, request_id: str) -> dict[str, Any]:
         def row() -> dict[str, Any] | None:
-            with sqlite3.connect(self.gateway.data_dir / "visiongate.db") as db:
+            with contextlib.closing(sqlite3.connect(self.gateway.data_dir / "visiongate.db")) as db:
                 db.row_factory = sqlite3.Row
                 found = db.execute("SELECT * FROM usage WHERE request_id = ?", (request_id,))
                 first = found.fetchone()

@@ -9,6 +9,7 @@ request leaves the machine).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -82,7 +83,7 @@ def test_generated_chat_requests_never_get_a_5xx(tmp_path: Path) -> None:
             )
             gw.stop()  # flushes the usage rows
             log = gw.log_text()
-            with sqlite3.connect(gw.data_dir / "visiongate.db") as conn:
+            with contextlib.closing(sqlite3.connect(gw.data_dir / "visiongate.db")) as conn:
                 query = "SELECT status, COUNT(*) FROM usage GROUP BY status"
                 codes = conn.execute(
                     "SELECT error_code, COUNT(*) FROM usage GROUP BY error_code"

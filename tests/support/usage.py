@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 
@@ -21,7 +22,7 @@ def usage_rows(
     query = f"SELECT request_id, status, error_code FROM usage WHERE request_id IN ({marks})"
     while time.monotonic() < deadline:
         try:
-            with sqlite3.connect(gw.data_dir / "visiongate.db") as db:
+            with contextlib.closing(sqlite3.connect(gw.data_dir / "visiongate.db")) as db:
                 found = {
                     rid: (status, code) for rid, status, code in db.execute(query, request_ids)
                 }
