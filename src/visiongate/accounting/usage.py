@@ -16,6 +16,7 @@ import logging
 import operator
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -69,11 +70,14 @@ class UsageRecord:
     created_at: float = 0.0  # epoch seconds; 0 means "when recorded"
 
 
-# A queued row is a plain tuple of the record's fields in this order (``created_at`` last,
-# filled in): cheaper to build than a dict, and passed as is to the driver's executemany.
+# A queued row is a plain tuple of the record's fields in the table's column order (the
+# order of the compiled INSERT's parameters): cheaper to build than a dict, and passed as is
+# to the driver's executemany, with no per-row reordering in Python.
 Row = tuple[Any, ...]
-_FIELDS = tuple(f.name for f in fields(UsageRecord))
-_VALUES = operator.attrgetter(*_FIELDS[:-1])  # everything but created_at
+_FIELDS = tuple(c.name for c in usage.c if not c.primary_key)
+if sorted(_FIELDS) != sorted(f.name for f in fields(UsageRecord)):
+    raise RuntimeError("UsageRecord's fields and the usage table's columns differ")
+_VALUES = operator.attrgetter(*_FIELDS)
 _REQUEST_ID, _KEY_ID, _MODEL, _COST, _STREAM, _CREATED = map(
     _FIELDS.index, ("request_id", "key_id", "model", "cost_usd", "stream", "created_at")
 )
@@ -81,15 +85,13 @@ _TRUNCATED = tuple((_FIELDS.index(name), limit) for name, limit in _TEXT_LIMITS.
 
 
 def _row(record: UsageRecord) -> Row:
-    values = _VALUES(record)
-    if not _clean(values):
-        values = _cleaned(values)
-    return (*values, record.created_at or time.time())
+    values: Row = _VALUES(record)
+    return values if _clean(values) else _cleaned(values)
 
 
 def _clean(values: Row) -> bool:
     """Whether the values can be stored as they are (the usual case)."""
-    if values[_STREAM].__class__ is not bool or not values[_MODEL]:
+    if values[_STREAM].__class__ is not bool or not values[_MODEL] or not values[_CREATED]:
         return False
     for index, limit in _TRUNCATED:
         value = values[index]
@@ -107,6 +109,7 @@ def _cleaned(values: Row) -> Row:
             fixed[index] = value[:limit]
     fixed[_MODEL] = fixed[_MODEL] or ""
     fixed[_STREAM] = bool(fixed[_STREAM])
+    fixed[_CREATED] = fixed[_CREATED] or time.time()
     return tuple(fixed)
 
 
@@ -116,7 +119,9 @@ class _Insert:
     Executing ``usage.insert()`` with a list of dicts makes SQLAlchemy build each row's
     parameters in Python (about 10 µs a row); the same compiled statement handed to the
     driver with positional rows costs the driver's own executemany and the few type
-    conversions the dialect asks for (``bind_processor``), applied here.
+    conversions the dialect asks for (``bind_processor``), applied here. A conversion that
+    leaves a value of the column's own Python type as it is (SQLite's float for a float,
+    bool for a bool: ``True == 1``, and the driver binds both the same) is not applied.
     """
 
     def __init__(self, dialect: sa.Dialect) -> None:
@@ -130,8 +135,9 @@ class _Insert:
         columns = {c.name: c for c in usage.c}
         processors = []
         for position, name in enumerate(names):
-            processor = columns[name].type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
+            kind = columns[name].type
+            processor = kind.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None and not _keeps(processor, kind):
                 processors.append((position, processor))
         self._processors = tuple(processors)
 
@@ -150,6 +156,25 @@ class _Insert:
             else:
                 out.append(dict(zip(_FIELDS, values, strict=True)))
         return out
+
+
+_SAMPLES: dict[type, tuple[Any, ...]] = {float: (0.5, 1e-9, 1e12), bool: (True, False)}
+
+
+def _keeps(processor: Callable[[Any], Any], kind: sa.types.TypeEngine[Any]) -> bool:
+    """Whether ``processor`` gives back what it is given for the values a row holds in
+    a column of ``kind`` (rows hold that type or None there; an int where a float goes
+    is stored as a float by both drivers)."""
+    try:
+        samples = _SAMPLES.get(kind.python_type)
+    except NotImplementedError:
+        return False
+    if samples is None:
+        return False
+    try:
+        return processor(None) is None and all(processor(v) == v for v in samples)
+    except Exception:
+        return False
 
 
 def _transient(exc: BaseException) -> bool:

@@ -94,7 +94,11 @@ class ImagePipeline:
         self.fitted.clear()
 
     async def prepare(
-        self, request: ChatRequest, model: ModelEntry, fetched: dict[str, bytes] | None = None
+        self,
+        request: ChatRequest,
+        model: ModelEntry,
+        fetched: dict[str, bytes] | None = None,
+        parts: list[ImagePart] | None = None,
     ) -> ImageStats:
         """Validate, fetch, inspect and fit every ImagePart of the request for this model,
         in place. After it returns, every part has media_type/width/height set, and has
@@ -105,11 +109,13 @@ class ImagePipeline:
         media type guessed from the URL's suffix (None when there is none).
         ``fetched`` (URL -> bytes), when given, is read before fetching and filled after:
         the routing policy passes one per request, so a request fitted again for another
-        model never fetches an image twice, whatever the cache holds.
+        model never fetches an image twice, whatever the cache holds. ``parts``, when
+        given, is ``request.images`` as the caller already collected it.
         Raises ImageError.
         """
         started = time.perf_counter()
-        parts = request.images
+        if parts is None:
+            parts = request.images
         stats = ImageStats(count=len(parts))
         if not parts:
             return stats

@@ -88,7 +88,8 @@ class Attempts:
         self.prompt_tokens = 0
         self._retries_left = 0
         self._first_error: GatewayError | None = None
-        self._image_count = len(request.images)
+        self._images = request.images
+        self._image_count = len(self._images)
         self._document_count = len(request.documents)
         media = self._image_count or self._document_count
         self._originals = _Originals(request) if media and plan.may_fall_back else None
@@ -97,6 +98,7 @@ class Attempts:
         self._document_tokens = 0
         self._fetched: dict[str, bytes] | None = {} if self._originals is not None else None
         self._call_started = 0.0
+        self._reported: Candidate | None = None
 
     # ------------------------------------------------------------------ choosing
 
@@ -145,8 +147,9 @@ class Attempts:
         target = (model.image, self._delivery(candidate)) if self._document_count else model.image
         if media and self._fitted_for != target and self._touched and self._originals:
             self._originals.restore()
+            self._images = self.request.images  # the restored parts
             self._fitted_for = None
-        too_many = too_many_images(self.request.images, model) if count else None
+        too_many = too_many_images(self._images, model) if count else None
         if too_many is not None:
             return too_many
         try:
@@ -159,7 +162,9 @@ class Attempts:
                 refusal = await self._prepare_documents(candidate)
                 if refusal is not None:
                     return refusal
-            stats = await self.images.prepare(self.request, model, self._fetched)
+            # Documents read as pages add image parts: the pipeline then finds them itself.
+            parts = None if self._document_count else self._images
+            stats = await self.images.prepare(self.request, model, self._fetched, parts)
             self._fitted_for = target
             outcome = self.outcome
             outcome.images = stats.count
@@ -210,6 +215,9 @@ class Attempts:
         return None
 
     def _report(self, candidate: Candidate) -> None:
+        if candidate is self._reported:
+            return
+        self._reported = candidate
         outcome = self.outcome
         outcome.provider = candidate.provider.name
         outcome.upstream_model = candidate.model.upstream

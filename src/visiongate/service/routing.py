@@ -98,6 +98,9 @@ class Router:
         self.load = load
         self._implicit: dict[str, Route] = {}
         self._targets: dict[str, list[tuple[str, Target]]] = {}  # canonical ids, per route
+        # Deployments found once: the catalog and the providers do not change while the
+        # gateway runs, and this lookup is on every request's path.
+        self._deployments: dict[str, tuple[ModelEntry, Provider]] = {}
 
     def route(self, name: str) -> Route:
         """The route for a name clients send: a configured route, or an implicit one for
@@ -128,6 +131,12 @@ class Router:
         credentials — naming the variable to set. With ``follow_successors`` a retired
         model is sent to its successor (the response keeps the requested id).
         """
+        found = self._deployments.get(model_id)
+        if found is None:
+            found = self._deployments[model_id] = self._deployment(model_id)
+        return found
+
+    def _deployment(self, model_id: str) -> tuple[ModelEntry, Provider]:
         entry = self.catalog.resolve(model_id)
         if entry is None:
             raise ModelNotFound(f"The model {model_id!r} does not exist.", param="model")
@@ -153,11 +162,7 @@ class Router:
     async def ordered(self, route: Route) -> list[str]:
         """The route's target model ids in the order to try them, cooling ones left out
         (all cooling: only the least recently failed)."""
-        targets = self._targets.get(route.name)
-        if targets is None or targets[0][1] is not route.targets[0]:
-            targets = self._targets[route.name] = [
-                (self._canonical(t.model), t) for t in route.targets
-            ]
+        targets = self._target_pairs(route)
         if route.implicit or (len(targets) == 1 and not route.fallbacks):
             return [targets[0][0]]  # nothing to choose from: no state to read
         cooling = await self.cooldowns.cooling([name for name, _ in targets])
@@ -175,6 +180,18 @@ class Router:
             figures = await self.load.latency(names)
         keyed = sorted((f or 0.0, i) for i, f in enumerate(figures))
         return [names[i] for _, i in keyed]
+
+    def first_target(self, route: Route) -> str:
+        """The canonical model id of the route's first target as configured."""
+        return self._target_pairs(route)[0][0]
+
+    def _target_pairs(self, route: Route) -> list[tuple[str, Target]]:
+        targets = self._targets.get(route.name)
+        if targets is None or targets[0][1] is not route.targets[0]:
+            targets = self._targets[route.name] = [
+                (self._canonical(t.model), t) for t in route.targets
+            ]
+        return targets
 
     def _canonical(self, model_id: str) -> str:
         entry = self.catalog.resolve(model_id)
@@ -221,7 +238,11 @@ class Plan:
         drops what is left of the current route's targets first."""
         if not self._started:
             self._started = True
-            self._queue = [(m, self.route, None) for m in await self.router.ordered(self.route)]
+            route = self.route
+            if route.implicit:  # one target, nothing to order: no state to read
+                self._queue = [(self.router.first_target(route), route, None)]
+            else:
+                self._queue = [(m, route, None) for m in await self.router.ordered(route)]
         if fallbacks_only:
             self._queue = []  # what is left of this route: a refusal it would repeat
         while True:

@@ -1,0 +1,258 @@
+"""The gateway's own CPU per request, in process: no HTTP server, no load generator.
+
+    .venv/bin/python bench/asgi_cpu.py                          # this checkout
+    .venv/bin/python bench/asgi_cpu.py --ab /path/to/other/src  # alternate with another tree
+    .venv/bin/python bench/asgi_cpu.py --scenarios text,stream --requests 3000 --rounds 5
+
+wrk through uvicorn measures the whole server, and on a shared machine its numbers move
+15-40% from run to run. Comparing two versions of the request path needs a steadier clock:
+this script builds the gateway (``factory()``, the same settings the server would read),
+answers its lifespan, and drives ``requests`` ASGI calls, ``concurrency`` at a time, with
+in-memory ``receive``/``send``; ``time.process_time()`` over the batch, divided by the
+count, is the gateway's CPU per request (plus this driver's, which is the same for every
+version). The fake upstream (``upstream.py``) runs in its own process and is not counted.
+
+With ``--ab SRC`` every round runs this checkout and the tree at ``SRC`` (a ``src``
+directory, e.g. of a ``git worktree`` at an older commit) one after the other, each in a
+fresh process; the table gives min and median per version, so the machine's drift falls on
+both alike. Nothing passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SRC = os.path.join(os.path.dirname(_HERE), "src")
+sys.path.insert(0, _HERE)
+
+from scenarios import make_images  # noqa: E402
+
+_MODELS = {"openai": "gpt-4o", "anthropic": "claude-3-5-sonnet-latest"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bodies(route: str) -> dict[str, bytes]:
+    import base64
+
+    b64 = base64.b64encode(make_images()["small.jpg"]).decode()
+    text = [{"type": "text", "text": "Say hello in one sentence."}]
+    image = [
+        {"type": "text", "text": "Describe the image in one sentence."},
+        {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{b64}"}},
+    ]
+
+    def body(content: list[dict[str, Any]], **extra: Any) -> bytes:
+        msg = {"role": "user", "content": content}
+        return json.dumps({"model": _MODELS[route], "messages": [msg], **extra}).encode()
+
+    return {
+        "text": body(text, max_tokens=64),
+        "image_b64": body(image, max_tokens=64),
+        "stream": body(text, max_tokens=64, stream=True),
+    }
+
+
+async def _drive(app: Any, body: bytes, key: str, requests: int, concurrency: int) -> float:
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {key}".encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    statuses: dict[int, int] = {}
+
+    async def one() -> None:
+        sent = False
+        gone = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+
+        await app(dict(scope), receive, send)
+        gone.set()
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            await one()
+
+    per = [
+        requests // concurrency + (1 if i < requests % concurrency else 0)
+        for i in range(concurrency)
+    ]
+    for _ in range(50):  # warm-up: connections, caches, first-call imports
+        await one()
+    statuses.clear()
+    start = time.process_time()
+    main_start = time.thread_time()
+    await asyncio.gather(*(worker(n) for n in per))
+    spent = time.process_time() - start
+    if os.environ.get("VG_ASGI_MAIN_THREAD"):
+        spent = time.thread_time() - main_start
+    if set(statuses) != {200}:
+        raise SystemExit(f"unexpected statuses: {statuses}")
+    return spent / requests * 1e6
+
+
+async def _child(args: argparse.Namespace) -> None:
+    """One version, one round: print {scenario: µs per request} as JSON."""
+    from visiongate.app import factory
+
+    if os.environ.get("VG_ASGI_ARM_AFTER_S"):  # under valgrind every answer takes > 50 ms
+        with contextlib.suppress(ImportError):
+            from visiongate.api.guard import CancelOnDisconnect
+
+            CancelOnDisconnect.ARM_AFTER_S = float(os.environ["VG_ASGI_ARM_AFTER_S"])
+    app = factory()
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await queue.put({"type": "lifespan.startup"})
+    started = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        started.set()
+
+    life = asyncio.create_task(app({"type": "lifespan"}, queue.get, send))
+    await started.wait()
+    bodies = _bodies(args.route)
+    out = {}
+    for name in args.scenarios.split(","):
+        out[name] = await _drive(app, bodies[name], args.key, args.requests, args.concurrency)
+    await queue.put({"type": "lifespan.shutdown"})
+    await life
+    print(json.dumps(out))
+
+
+def _round(src: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, float]:
+    argv = [sys.executable, __file__, "--child", "--route", args.route, "--key", args.key]
+    argv += ["--scenarios", args.scenarios, "--requests", str(args.requests)]
+    argv += ["--concurrency", str(args.concurrency)]
+    run_env = dict(env, PYTHONPATH=src)
+    done = subprocess.run(argv, env=run_env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{src}: {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--ab", help="another tree's src directory to alternate with")
+    ap.add_argument("--scenarios", default="text,image_b64,stream")
+    ap.add_argument("--route", choices=sorted(_MODELS), default="openai")
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--key", default="sk-bench-static", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        # The server's loop (uvloop, as ``visiongate serve`` runs it), so timer and task
+        # costs are the ones production pays.
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_child(args))
+        return
+
+    port = _free_port()
+    upstream = f"http://127.0.0.1:{port}"
+    fake = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.join(_HERE, "upstream.py"),
+            "--port",
+            str(port),
+            "--latency-ms",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        data = tempfile.mkdtemp(prefix="vg-asgi-cpu-")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VISIONGATE_")}
+        env.update(
+            VISIONGATE_DATA_DIR=data,
+            VISIONGATE_API_KEYS=args.key,
+            VISIONGATE_LOG_LEVEL="warning",
+            OPENAI_BASE_URL=f"{upstream}/v1",
+            OPENAI_API_KEY="sk-fake-openai",
+            ANTHROPIC_BASE_URL=upstream,
+            ANTHROPIC_API_KEY="sk-fake-anthropic",
+        )
+        trees = {"this": _SRC}
+        if args.ab:
+            trees["other"] = os.path.abspath(args.ab)
+        results: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
+        for r in range(args.rounds):
+            for tree, src in trees.items():
+                got = _round(src, args, env)
+                for name, us in got.items():
+                    results[tree].setdefault(name, []).append(us)
+                print(
+                    f"round {r + 1} {tree}: " + ", ".join(f"{k} {v:.0f}" for k, v in got.items()),
+                    flush=True,
+                )
+        print(
+            f"\nµs of CPU per request, min / median over {args.rounds} rounds ({args.route} route)"
+        )
+        print("| scenario | " + " | ".join(f"{t} ({trees[t]})" for t in trees) + " |")
+        print("| --- |" + " ---: |" * len(trees))
+        for name in args.scenarios.split(","):
+            cells = []
+            for tree in trees:
+                xs = results[tree][name]
+                cells.append(f"{min(xs):.0f} / {statistics.median(xs):.0f}")
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    finally:
+        fake.terminate()
+        fake.wait()
+
+
+if __name__ == "__main__":
+    main()
