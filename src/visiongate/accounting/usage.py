@@ -120,8 +120,9 @@ class _Insert:
     parameters in Python (about 10 µs a row); the same compiled statement handed to the
     driver with positional rows costs the driver's own executemany and the few type
     conversions the dialect asks for (``bind_processor``), applied here. A conversion that
-    leaves a value of the column's own Python type as it is (SQLite's float for a float,
-    bool for a bool: ``True == 1``, and the driver binds both the same) is not applied.
+    gives back a value of the column's own Python type unchanged (SQLite's float for a
+    float) is not applied; one that changes the type is (SQLite's bool to int: the driver
+    binds an int directly, where a bool costs it a failed adaptation lookup).
     """
 
     def __init__(self, dialect: sa.Dialect) -> None:
@@ -162,9 +163,9 @@ _SAMPLES: dict[type, tuple[Any, ...]] = {float: (0.5, 1e-9, 1e12), bool: (True, 
 
 
 def _keeps(processor: Callable[[Any], Any], kind: sa.types.TypeEngine[Any]) -> bool:
-    """Whether ``processor`` gives back what it is given for the values a row holds in
-    a column of ``kind`` (rows hold that type or None there; an int where a float goes
-    is stored as a float by both drivers)."""
+    """Whether ``processor`` gives back what it is given, of the same type, for the
+    values a row holds in a column of ``kind`` (rows hold that type or None there; an int
+    where a float goes is stored as a float by both drivers)."""
     try:
         samples = _SAMPLES.get(kind.python_type)
     except NotImplementedError:
@@ -172,7 +173,9 @@ def _keeps(processor: Callable[[Any], Any], kind: sa.types.TypeEngine[Any]) -> b
     if samples is None:
         return False
     try:
-        return processor(None) is None and all(processor(v) == v for v in samples)
+        return processor(None) is None and all(
+            (out := processor(v)) == v and type(out) is type(v) for v in samples
+        )
     except Exception:
         return False
 
