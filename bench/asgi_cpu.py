@@ -3,6 +3,7 @@
     .venv/bin/python bench/asgi_cpu.py                          # this checkout
     .venv/bin/python bench/asgi_cpu.py --ab /path/to/other/src  # alternate with another tree
     .venv/bin/python bench/asgi_cpu.py --scenarios text,stream --requests 3000 --rounds 5
+    .venv/bin/python bench/asgi_cpu.py --instructions --ab ../old/src --scenarios text
 
 wrk through uvicorn measures the whole server, and on a shared machine its numbers move
 15-40% from run to run. Comparing two versions of the request path needs a steadier clock:
@@ -15,7 +16,9 @@ version). The fake upstream (``upstream.py``) runs in its own process and is not
 With ``--ab SRC`` every round runs this checkout and the tree at ``SRC`` (a ``src``
 directory, e.g. of a ``git worktree`` at an older commit) one after the other, each in a
 fresh process; the table gives min and median per version, so the machine's drift falls on
-both alike. Nothing passes or fails.
+both alike. ``--instructions`` counts instructions per request under valgrind instead
+(``_instructions``): minutes per point, but the same count on a busy machine as on an
+idle one. Nothing passes or fails.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -40,6 +44,7 @@ sys.path.insert(0, _HERE)
 from scenarios import make_images  # noqa: E402
 
 _MODELS = {"openai": "gpt-4o", "anthropic": "claude-3-5-sonnet-latest"}
+_INSTR_BASE, _INSTR_MORE = 50, 500  # requests in the two runs of --instructions
 
 
 def _free_port() -> int:
@@ -172,6 +177,35 @@ def _round(src: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str,
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def _instructions(src: str, args: argparse.Namespace, env: dict[str, str], name: str) -> int:
+    """Instructions per request under valgrind's callgrind: the difference between a run
+    of ``INSTR_BASE + INSTR_MORE`` requests and one of ``INSTR_BASE``, over
+    ``INSTR_MORE`` (start-up, warm-up and shutdown cancel out). Counted, not timed, so
+    another job on the machine does not move it. The usage writer's interval and the
+    disconnect guard's timer are pushed past the run's length: under valgrind every
+    request takes 50x longer, and timers that never fire in production would."""
+    counts = []
+    for requests in (_INSTR_BASE, _INSTR_BASE + _INSTR_MORE):
+        with tempfile.TemporaryDirectory(prefix="vg-callgrind-") as tmp:
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out"]
+            argv += [sys.executable, __file__, "--child", "--route", args.route]
+            argv += ["--key", args.key, "--scenarios", name, "--requests", str(requests)]
+            argv += ["--concurrency", str(args.concurrency)]
+            run_env = dict(
+                env,
+                PYTHONPATH=src,
+                VISIONGATE_DATA_DIR=tmp,
+                VISIONGATE_USAGE_FLUSH_INTERVAL="100000",
+                VG_ASGI_ARM_AFTER_S="100000",
+            )
+            done = subprocess.run(argv, env=run_env, capture_output=True, text=True, check=False)
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            if done.returncode != 0 or found is None:
+                raise SystemExit(f"{src}: {done.stderr[-2000:]}")
+            counts.append(int(found.group(1)))
+    return (counts[1] - counts[0]) // _INSTR_MORE
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -182,6 +216,11 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under valgrind instead (slow, but exact)",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--key", default="sk-bench-static", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -228,6 +267,14 @@ def main() -> None:
         trees = {"this": _SRC}
         if args.ab:
             trees["other"] = os.path.abspath(args.ab)
+        if args.instructions:
+            print(f"instructions per request ({args.route} route), callgrind")
+            print("| scenario | " + " | ".join(f"{t} ({trees[t]})" for t in trees) + " |")
+            print("| --- |" + " ---: |" * len(trees))
+            for name in args.scenarios.split(","):
+                cells = [f"{_instructions(src, args, env, name):,}" for src in trees.values()]
+                print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+            return
         results: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
         for r in range(args.rounds):
             for tree, src in trees.items():
