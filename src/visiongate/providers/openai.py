@@ -14,7 +14,7 @@ I/O: :class:`OpenAIProvider`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 import orjson
@@ -32,12 +32,13 @@ from visiongate.core.messages import (
     Usage,
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
-from visiongate.providers.base import HttpProvider, map_upstream_status
+from visiongate.providers.base import HttpProvider, SseEvent, map_upstream_status
 from visiongate.providers.body import payload_text
 from visiongate.providers.openai_compat import HostProfile, minimax_base_resp_error
 from visiongate.providers.openai_shapes import (
     from_openai_chunk,
     from_openai_response,
+    text_of_openai_chunk,
     tool_choice_to_openai,
     tool_spec_to_openai,
 )
@@ -289,7 +290,9 @@ class _StreamState:
             delta.usage = None
         if delta.index not in self.started:
             self.started.add(delta.index)
-            delta.role = "assistant"
+            if delta.role is None:
+                delta.role = "assistant"
+                delta.chunks = None
         if delta.finish_reason is None:
             return delta
         held = self.held.get(delta.index)
@@ -299,7 +302,17 @@ class _StreamState:
             held.content = (held.content or "") + (delta.content or "") or None
             held.tool_calls = (held.tool_calls or []) + (delta.tool_calls or []) or None
             held.finish_reason = delta.finish_reason
+            held.chunks = None
         return None
+
+    def take_all(self, deltas: list[StreamDelta]) -> list[StreamDelta]:
+        """:meth:`take` for each, the ones to send now."""
+        out = []
+        for delta in deltas:
+            sent = self.take(delta)
+            if sent is not None:
+                out.append(sent)
+        return out
 
     def final(self) -> list[StreamDelta]:
         """The held final deltas, the last one carrying the usage; a stream that ended
@@ -311,6 +324,34 @@ class _StreamState:
         finals = [self.held[i] for i in sorted(self.held)]
         finals[-1].usage = self.usage
         return finals
+
+
+class _TextRun:
+    """Text chunks of one choice read together: one delta, the chunks kept for relaying."""
+
+    __slots__ = ("chunks", "index", "model", "role", "texts")
+
+    def __init__(self, index: int, model: object) -> None:
+        self.index = index
+        self.model = model if type(model) is str else None
+        self.role = False
+        self.texts: list[str] = []
+        self.chunks: list[str] = []
+
+    def add(self, chunk: str, text: str, role: bool) -> None:
+        self.chunks.append(chunk)
+        if text:
+            self.texts.append(text)
+        self.role = self.role or role
+
+    def delta(self) -> StreamDelta:
+        return StreamDelta(
+            index=self.index,
+            role="assistant" if self.role else None,
+            content="".join(self.texts) if self.texts else None,
+            upstream_model=self.model,
+            chunks=self.chunks,
+        )
 
 
 class OpenAIProvider(HttpProvider):
@@ -347,6 +388,10 @@ class OpenAIProvider(HttpProvider):
         return from_openai_response(data, self.name)
 
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
+        """The answer's deltas. Text chunks of one choice that arrived in the same network
+        read become one delta that keeps them (``StreamDelta.chunks``), so a Chat
+        Completions client can be sent the upstream's own bytes; every other chunk is
+        mapped on its own (:func:`from_openai_chunk`)."""
         payload, url = self._payload(request, model, stream=True)
         response = await self.post(url, payload, self._headers, model)
         if response.content_type == "application/json":
@@ -355,16 +400,15 @@ class OpenAIProvider(HttpProvider):
             self._raise_for_body(data if isinstance(data, dict) else {}, model)
             raise UpstreamError(f"{self.name} answered a stream request without a stream")
         state = _StreamState()
-        events = self.events(response)
+        # Hosts whose chunks need more than the plain reading are mapped chunk by chunk.
+        plain = not (self.host.base_resp or self.host.final_chunk_repeats)
+        batches = self.event_batches(response)
         try:
-            async for event in events:
-                if event.data.strip() == "[DONE]":
-                    state.done = True
+            async for events in batches:
+                for delta in self._deltas(events, state, plain, model):
+                    yield delta
+                if state.done:
                     break
-                for delta in self._deltas(event.data, model):
-                    out = state.take(delta)
-                    if out is not None:
-                        yield out
             if not (state.done or state.held):
                 raise UpstreamError(f"{self.name} ended the stream before the answer was complete")
             for delta in state.final():
@@ -376,17 +420,48 @@ class OpenAIProvider(HttpProvider):
         finally:
             # Releases the connection, or drops it when the body did not end: a client
             # that went away mid-stream also stops the upstream generating.
-            await events.aclose()
+            await batches.aclose()
 
-    def _deltas(self, text: str, model: ModelEntry) -> list[StreamDelta]:
+    def _deltas(
+        self, events: list[SseEvent], state: _StreamState, plain: bool, model: ModelEntry
+    ) -> Iterator[StreamDelta]:
+        """The deltas to send for the events of one read (up to ``[DONE]``, which sets
+        ``state.done``): runs of text chunks merged (:class:`_TextRun`), the rest mapped.
+        An error event raises after the deltas before it."""
+        run: _TextRun | None = None
+        for event in events:
+            if event.data.strip() == "[DONE]":
+                state.done = True
+                break
+            chunk = self._chunk(event.data)
+            piece = text_of_openai_chunk(chunk) if plain else None
+            if piece is not None and (
+                piece[2] or piece[0] in state.started or (run is not None and run.index == piece[0])
+            ):
+                if run is not None and run.index != piece[0]:
+                    yield from state.take_all([run.delta()])
+                    run = None
+                if run is None:
+                    run = _TextRun(piece[0], chunk.get("model"))
+                run.add(event.data, piece[1], piece[2])
+                continue
+            if run is not None:
+                yield from state.take_all([run.delta()])
+                run = None
+            self._raise_for_body(chunk, model)
+            deltas = from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
+            yield from state.take_all(deltas)
+        if run is not None:
+            yield from state.take_all([run.delta()])
+
+    def _chunk(self, text: str) -> dict[str, Any]:
         try:
             chunk = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"{self.name} sent a stream event that is not JSON") from exc
-        if not isinstance(chunk, dict):
+        if type(chunk) is not dict:
             raise UpstreamError(f"{self.name} sent a stream event that is not an object")
-        self._raise_for_body(chunk, model)
-        return from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
+        return chunk
 
     def _raise_for_body(self, data: Mapping[str, Any], model: ModelEntry) -> None:
         """Raise the error an answer carries despite HTTP 200: OpenRouter's ``error``

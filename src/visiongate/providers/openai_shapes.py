@@ -32,6 +32,7 @@ __all__ = [
     "from_openai_chunk",
     "from_openai_response",
     "parse_tool_arguments",
+    "text_of_openai_chunk",
     "tool_arguments_text",
     "tool_choice_to_openai",
     "tool_spec_to_openai",
@@ -319,3 +320,47 @@ def from_openai_chunk(
     if usage is not None:
         deltas.append(StreamDelta(usage=usage, upstream_model=model))
     return deltas
+
+
+def text_of_openai_chunk(data: dict[str, Any]) -> tuple[int, str, bool] | None:
+    """(choice index, text, whether it names the role) of a ``chat.completion.chunk`` that
+    carries nothing but text for one choice; None for any other chunk, which
+    :func:`from_openai_chunk` maps.
+
+    Nothing else means: no finish reason, usage, error, refusal or tool call, no member
+    the gateway would not relay (a ``reasoning_content``), and no value it would change
+    (a role other than ``assistant``). Members that are null say nothing and are
+    allowed. Such a chunk may be forwarded as it is to a Chat Completions client,
+    with only the members the gateway owns rewritten: the delta rendered from it would
+    say the same (``api/chat/splice.py``).
+    """
+    if data.get("usage") is not None or data.get("error") is not None:
+        return None
+    kind = data.get("object")
+    if kind is not None and kind != "chat.completion.chunk":
+        return None
+    choices = data.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict:
+        return None
+    index = choice.get("index")
+    delta = choice.get("delta")
+    if type(index) is not int or type(delta) is not dict:
+        return None
+    for key, value in choice.items():
+        if value is not None and key != "index" and key != "delta":
+            return None
+    text = ""
+    role = False
+    for key, value in delta.items():
+        if value is None:
+            continue
+        if key == "content" and type(value) is str:
+            text = value
+        elif key == "role" and value == "assistant":
+            role = True
+        else:
+            return None
+    return index, text, role
