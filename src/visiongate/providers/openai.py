@@ -305,15 +305,6 @@ class _StreamState:
             held.chunks = None
         return None
 
-    def take_all(self, deltas: list[StreamDelta]) -> list[StreamDelta]:
-        """:meth:`take` for each, the ones to send now."""
-        out = []
-        for delta in deltas:
-            sent = self.take(delta)
-            if sent is not None:
-                out.append(sent)
-        return out
-
     def final(self) -> list[StreamDelta]:
         """The held final deltas, the last one carrying the usage; a stream that ended
         with ``[DONE]`` but no finish reason gets ``stop``."""
@@ -324,34 +315,6 @@ class _StreamState:
         finals = [self.held[i] for i in sorted(self.held)]
         finals[-1].usage = self.usage
         return finals
-
-
-class _TextRun:
-    """Text chunks of one choice read together: one delta, the chunks kept for relaying."""
-
-    __slots__ = ("chunks", "index", "model", "role", "texts")
-
-    def __init__(self, index: int, model: object) -> None:
-        self.index = index
-        self.model = model if type(model) is str else None
-        self.role = False
-        self.texts: list[str] = []
-        self.chunks: list[str] = []
-
-    def add(self, chunk: str, text: str, role: bool) -> None:
-        self.chunks.append(chunk)
-        if text:
-            self.texts.append(text)
-        self.role = self.role or role
-
-    def delta(self) -> StreamDelta:
-        return StreamDelta(
-            index=self.index,
-            role="assistant" if self.role else None,
-            content="".join(self.texts) if self.texts else None,
-            upstream_model=self.model,
-            chunks=self.chunks,
-        )
 
 
 class OpenAIProvider(HttpProvider):
@@ -425,34 +388,27 @@ class OpenAIProvider(HttpProvider):
     def _deltas(
         self, events: list[SseEvent], state: _StreamState, plain: bool, model: ModelEntry
     ) -> Iterator[StreamDelta]:
-        """The deltas to send for the events of one read (up to ``[DONE]``, which sets
-        ``state.done``): runs of text chunks merged (:class:`_TextRun`), the rest mapped.
-        An error event raises after the deltas before it."""
-        run: _TextRun | None = None
+        """The deltas to send for the events of one read, up to ``[DONE]`` (which sets
+        ``state.done``); an error event raises after the deltas before it."""
         for event in events:
-            if event.data.strip() == "[DONE]":
+            data = event.data
+            if data.strip() == "[DONE]":
                 state.done = True
-                break
-            chunk = self._chunk(event.data)
-            piece = text_of_openai_chunk(chunk) if plain else None
-            if piece is not None and (
-                piece[2] or piece[0] in state.started or (run is not None and run.index == piece[0])
-            ):
-                if run is not None and run.index != piece[0]:
-                    yield from state.take_all([run.delta()])
-                    run = None
-                if run is None:
-                    run = _TextRun(piece[0], chunk.get("model"))
-                run.add(event.data, piece[1], piece[2])
+                return
+            chunk = self._chunk(data)
+            text = text_of_openai_chunk(chunk) if plain else None
+            if text is not None:
+                text.chunks = [data]
+                sent = state.take(text)
+                if sent is not None:
+                    yield sent
                 continue
-            if run is not None:
-                yield from state.take_all([run.delta()])
-                run = None
             self._raise_for_body(chunk, model)
             deltas = from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
-            yield from state.take_all(deltas)
-        if run is not None:
-            yield from state.take_all([run.delta()])
+            for delta in deltas:
+                sent = state.take(delta)
+                if sent is not None:
+                    yield sent
 
     def _chunk(self, text: str) -> dict[str, Any]:
         try:

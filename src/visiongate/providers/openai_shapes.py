@@ -322,17 +322,16 @@ def from_openai_chunk(
     return deltas
 
 
-def text_of_openai_chunk(data: dict[str, Any]) -> tuple[int, str, bool] | None:
-    """(choice index, text, whether it names the role) of a ``chat.completion.chunk`` that
-    carries nothing but text for one choice; None for any other chunk, which
-    :func:`from_openai_chunk` maps.
+def text_of_openai_chunk(data: dict[str, Any]) -> StreamDelta | None:
+    """The delta of a ``chat.completion.chunk`` that carries nothing but text (or the
+    role) for one choice; None for any other chunk, which :func:`from_openai_chunk` maps.
 
     Nothing else means: no finish reason, usage, error, refusal or tool call, no member
     the gateway would not relay (a ``reasoning_content``), and no value it would change
     (a role other than ``assistant``). Members that are null say nothing and are
-    allowed. Such a chunk may be forwarded as it is to a Chat Completions client,
-    with only the members the gateway owns rewritten: the delta rendered from it would
-    say the same (``api/chat/splice.py``).
+    allowed. Such a chunk may be forwarded as it is to a Chat Completions client, with
+    only the members the gateway owns rewritten: the frame rendered from its delta would
+    say the same (``api/chat/splice.py``). An empty ``content`` stays ``""``, as sent.
     """
     if data.get("usage") is not None or data.get("error") is not None:
         return None
@@ -352,15 +351,18 @@ def text_of_openai_chunk(data: dict[str, Any]) -> tuple[int, str, bool] | None:
     for key, value in choice.items():
         if value is not None and key != "index" and key != "delta":
             return None
-    text = ""
-    role = False
+    text: str | None = None
+    role: Literal["assistant"] | None = None
     for key, value in delta.items():
         if value is None:
             continue
         if key == "content" and type(value) is str:
             text = value
         elif key == "role" and value == "assistant":
-            role = True
+            role = "assistant"
         else:
             return None
-    return index, text, role
+    model = data.get("model")
+    return StreamDelta(
+        index=index, role=role, content=text, upstream_model=model if type(model) is str else None
+    )
