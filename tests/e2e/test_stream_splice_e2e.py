@@ -31,7 +31,10 @@ CONFIG = """
 like = "gpt-4o"
 upstream = "gpt-4o"
 """
-HEAD = '"id":"chatcmpl-upstream-9","object":"chat.completion.chunk","created":7,"model":"gpt-4o-2024-08-06"'
+HEAD = (
+    '"id":"chatcmpl-upstream-9","object":"chat.completion.chunk","created":7,'
+    '"model":"gpt-4o-2024-08-06"'
+)
 USAGE = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
 
 
@@ -50,7 +53,7 @@ def spaced(content_json: str) -> str:
     return (
         '{ "id" : "up-1" , "object" : "chat.completion.chunk" , "created" : 7 , '
         '"model" : "gpt-4o-up" , "choices" : [ { "index" : 0 , "delta" : '
-        '{ "content" : ' + content_json + " } , \"finish_reason\" : null } ] }"
+        '{ "content" : ' + content_json + ' } , "finish_reason" : null } ] }'
     )
 
 
@@ -72,9 +75,7 @@ def quoted_model(content_json: str) -> str:
 
 def bare(content_json: str) -> str:
     """No id, object or created at all (some hosts leave them out)."""
-    return (
-        '{"model":"m","choices":[{"index":0,"delta":{"content":' + content_json + "}}]}"
-    )
+    return '{"model":"m","choices":[{"index":0,"delta":{"content":' + content_json + "}}]}"
 
 
 # The texts each layout carries, as JSON string literals and as the client must read them.

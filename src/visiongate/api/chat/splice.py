@@ -3,7 +3,7 @@
 When the upstream speaks Chat Completions too, a text chunk says to the client exactly
 what the gateway would render from it, except for what the gateway promises itself:
 ``id`` (``chatcmpl-<request id>``), ``created``, ``model`` (the id the client asked for),
-``object``, and no ``usage`` member unless the client asked for usage. So the chunk's own
+``object``, and a ``usage`` member exactly when the client asked for usage. So the chunk's own
 text is sent on with those members cut out and the gateway's put first, instead of being
 parsed into a delta and serialised again: the serialising and the Python work per chunk
 was most of what a 20-chunk stream cost over a bare pass-through (docs/performance.md).
@@ -37,8 +37,8 @@ _OWNED_NAMES = ('"id"', '"object"', '"created"', '"model"')
 
 class Splicer:
     """Rewrites the upstream chunks of one stream (:attr:`StreamDelta.chunks`) into its
-    SSE frames. ``include_usage``: the client asked for usage, so a ``usage`` member
-    (null before the last chunk, as OpenAI sends it) may stay."""
+    SSE frames. ``include_usage``: the client asked for usage, so every chunk has a
+    ``usage`` member (null before the last chunk, as OpenAI sends it); else none has."""
 
     __slots__ = ("_head", "_include_usage", "_members", "_seen")
 
@@ -71,7 +71,10 @@ class Splicer:
             rest = text[leading.end() :]
             # Every chunk of a stream opens alike: later ones are cut by comparison.
             self._seen = text[: leading.end()]
-        if not self._include_usage and '"usage"' in rest:
+        if self._include_usage:
+            if '"usage"' not in rest:  # every chunk has one when usage was asked for
+                rest = rest[:-1] + (',"usage":null}' if rest[:-1].strip() else '"usage":null}')
+        elif '"usage"' in rest:
             rest = _without_null_usage(rest)
             if '"usage"' in rest:
                 return self._rebuilt(text)
@@ -85,7 +88,9 @@ class Splicer:
     def _rebuilt(self, text: str) -> str:
         """The slow way, for a chunk laid out otherwise: parsed and serialised again."""
         data: dict[str, Any] = orjson.loads(text)
-        if not self._include_usage:
+        if self._include_usage:
+            data.setdefault("usage", None)
+        else:
             data.pop("usage", None)
         for name in self._members:
             data.pop(name, None)
