@@ -126,15 +126,15 @@ def sdk_stream(
     gw: GatewayProcess, model: str = "gpt-4o", include_usage: bool = True
 ) -> tuple[str, list[openai.types.chat.ChatCompletionChunk]]:
     rid = uuid.uuid4().hex[:16]
-    client = gw.client(default_headers={"x-request-id": rid})
     options = {"stream_options": {"include_usage": True}} if include_usage else {}
-    stream = client.chat.completions.create(
-        model=model,
-        messages=[{"role": "user", "content": "Say it."}],
-        stream=True,
-        **options,  # type: ignore[arg-type]
-    )
-    return rid, list(stream)
+    with gw.client(default_headers={"x-request-id": rid}) as client:
+        stream = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "Say it."}],
+            stream=True,
+            **options,  # type: ignore[arg-type]
+        )
+        return rid, list(stream)
 
 
 def raw_stream(gw: GatewayProcess, include_usage: bool) -> list[dict[str, object]]:

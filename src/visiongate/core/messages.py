@@ -215,6 +215,11 @@ class StreamDelta:
     that answers in that format may forward them, with the members it owns rewritten,
     instead of rendering the delta (``api/chat/splice.py``); every other reader uses the
     fields. Whoever changes a field of such a delta sets ``chunks`` to None.
+
+    ``parts``: a delta that joins several upstream events which arrived together (one
+    network read), so that the layers above pass one delta rather than one per event,
+    holds the deltas it joins, in order; a consumer that answers event for event (the
+    Responses and Messages streams, the answer cache's replay) uses those.
     """
 
     index: int = 0
@@ -227,3 +232,4 @@ class StreamDelta:
     usage: Usage | None = None
     upstream_model: str | None = None
     chunks: list[str] | None = None
+    parts: list[StreamDelta] | None = None

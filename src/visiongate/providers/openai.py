@@ -305,6 +305,15 @@ class _StreamState:
             held.chunks = None
         return None
 
+    def take_all(self, deltas: list[StreamDelta]) -> list[StreamDelta]:
+        """:meth:`take` for each, the ones to send now."""
+        out = []
+        for delta in deltas:
+            sent = self.take(delta)
+            if sent is not None:
+                out.append(sent)
+        return out
+
     def final(self) -> list[StreamDelta]:
         """The held final deltas, the last one carrying the usage; a stream that ended
         with ``[DONE]`` but no finish reason gets ``stop``."""
@@ -315,6 +324,22 @@ class _StreamState:
         finals = [self.held[i] for i in sorted(self.held)]
         finals[-1].usage = self.usage
         return finals
+
+
+def _joined(run: list[StreamDelta]) -> StreamDelta:
+    """One delta for text deltas of one choice read together, each with its chunk
+    (:attr:`StreamDelta.parts`)."""
+    if len(run) == 1:
+        return run[0]
+    texts = [d.content for d in run if d.content is not None]
+    return StreamDelta(
+        index=run[0].index,
+        role="assistant" if any(d.role for d in run) else None,
+        content="".join(texts) if texts else None,
+        upstream_model=run[0].upstream_model,
+        chunks=[c for d in run for c in d.chunks or ()],
+        parts=run,
+    )
 
 
 class OpenAIProvider(HttpProvider):
@@ -389,26 +414,35 @@ class OpenAIProvider(HttpProvider):
         self, events: list[SseEvent], state: _StreamState, plain: bool, model: ModelEntry
     ) -> Iterator[StreamDelta]:
         """The deltas to send for the events of one read, up to ``[DONE]`` (which sets
-        ``state.done``); an error event raises after the deltas before it."""
+        ``state.done``): text chunks of one choice in a row joined (:func:`_joined`), the
+        rest mapped one by one. An error event raises after the deltas before it."""
+        run: list[StreamDelta] = []
         for event in events:
             data = event.data
             if data.strip() == "[DONE]":
                 state.done = True
-                return
+                break
             chunk = self._chunk(data)
             text = text_of_openai_chunk(chunk) if plain else None
-            if text is not None:
+            # A choice's first delta must name the role; a chunk that does not is mapped
+            # on its own, and the role added to it.
+            if text is not None and (
+                text.role or text.index in state.started or (run and run[0].index == text.index)
+            ):
+                if run and run[0].index != text.index:
+                    yield from state.take_all([_joined(run)])
+                    run = []
                 text.chunks = [data]
-                sent = state.take(text)
-                if sent is not None:
-                    yield sent
+                run.append(text)
                 continue
+            if run:
+                yield from state.take_all([_joined(run)])
+                run = []
             self._raise_for_body(chunk, model)
             deltas = from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
-            for delta in deltas:
-                sent = state.take(delta)
-                if sent is not None:
-                    yield sent
+            yield from state.take_all(deltas)
+        if run:
+            yield from state.take_all([_joined(run)])
 
     def _chunk(self, text: str) -> dict[str, Any]:
         try:
