@@ -29,19 +29,20 @@ from visiongate.core.messages import (
     StreamDelta,
     TextPart,
     ThinkingPart,
-    Usage,
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
 from visiongate.providers.base import HttpProvider, SseEvent, map_upstream_status
 from visiongate.providers.body import payload_text
 from visiongate.providers.openai_compat import HostProfile, minimax_base_resp_error
 from visiongate.providers.openai_shapes import (
+    TextChunkShape,
     from_openai_chunk,
     from_openai_response,
     text_of_openai_chunk,
     tool_choice_to_openai,
     tool_spec_to_openai,
 )
+from visiongate.providers.openai_stream import StreamState, joined
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry, ProviderEntry
@@ -271,77 +272,6 @@ def to_openai_payload(
 # ---------------------------------------------------------------- the provider
 
 
-class _StreamState:
-    """What a stream must remember: which choices started, and the final deltas held
-    back until the usage (which OpenAI sends after the finish reason) is known."""
-
-    def __init__(self) -> None:
-        self.started: set[int] = set()
-        self.held: dict[int, StreamDelta] = {}
-        self.usage: Usage | None = None
-        self.done = False
-
-    def take(self, delta: StreamDelta) -> StreamDelta | None:
-        """The delta to send now, or None when it is kept for the end."""
-        if delta.usage is not None:
-            self.usage = delta.usage
-            if not (delta.content or delta.tool_calls or delta.finish_reason or delta.role):
-                return None
-            delta.usage = None
-        if delta.index not in self.started:
-            self.started.add(delta.index)
-            if delta.role is None:
-                delta.role = "assistant"
-                delta.chunks = None
-        if delta.finish_reason is None:
-            return delta
-        held = self.held.get(delta.index)
-        if held is None:
-            self.held[delta.index] = delta
-        else:
-            held.content = (held.content or "") + (delta.content or "") or None
-            held.tool_calls = (held.tool_calls or []) + (delta.tool_calls or []) or None
-            held.finish_reason = delta.finish_reason
-            held.chunks = None
-        return None
-
-    def take_all(self, deltas: list[StreamDelta]) -> list[StreamDelta]:
-        """:meth:`take` for each, the ones to send now."""
-        out = []
-        for delta in deltas:
-            sent = self.take(delta)
-            if sent is not None:
-                out.append(sent)
-        return out
-
-    def final(self) -> list[StreamDelta]:
-        """The held final deltas, the last one carrying the usage; a stream that ended
-        with ``[DONE]`` but no finish reason gets ``stop``."""
-        if not self.held:
-            self.held[0] = StreamDelta(
-                role=None if 0 in self.started else "assistant", finish_reason="stop"
-            )
-        finals = [self.held[i] for i in sorted(self.held)]
-        finals[-1].usage = self.usage
-        return finals
-
-
-def _joined(run: list[StreamDelta]) -> StreamDelta:
-    """One delta for text deltas of one choice read together, each with its chunk
-    (:attr:`StreamDelta.parts`)."""
-    if len(run) == 1:
-        return run[0]
-    texts = [d.content for d in run if d.content is not None]
-    return StreamDelta(
-        index=run[0].index,
-        role="assistant" if any(d.role for d in run) else None,
-        content="".join(texts) if texts else None,
-        upstream_model=run[0].upstream_model,
-        chunks=[c for d in run for c in d.chunks or ()],
-        parts=run,
-    )
-
-
 class OpenAIProvider(HttpProvider):
     """A Chat Completions account: OpenAI itself or any OpenAI-compatible host.
 
@@ -387,7 +317,7 @@ class OpenAIProvider(HttpProvider):
             data = await self.read_json(response)
             self._raise_for_body(data if isinstance(data, dict) else {}, model)
             raise UpstreamError(f"{self.name} answered a stream request without a stream")
-        state = _StreamState()
+        state = StreamState()
         # Hosts whose chunks need more than the plain reading are mapped chunk by chunk.
         plain = not (self.host.base_resp or self.host.final_chunk_repeats)
         batches = self.event_batches(response)
@@ -411,10 +341,10 @@ class OpenAIProvider(HttpProvider):
             await batches.aclose()
 
     def _deltas(
-        self, events: list[SseEvent], state: _StreamState, plain: bool, model: ModelEntry
+        self, events: list[SseEvent], state: StreamState, plain: bool, model: ModelEntry
     ) -> Iterator[StreamDelta]:
         """The deltas to send for the events of one read, up to ``[DONE]`` (which sets
-        ``state.done``): text chunks of one choice in a row joined (:func:`_joined`), the
+        ``state.done``): text chunks of one choice in a row joined (:func:`joined`), the
         rest mapped one by one. An error event raises after the deltas before it."""
         run: list[StreamDelta] = []
         for event in events:
@@ -422,27 +352,46 @@ class OpenAIProvider(HttpProvider):
             if data.strip() == "[DONE]":
                 state.done = True
                 break
-            chunk = self._chunk(data)
-            text = text_of_openai_chunk(chunk) if plain else None
+            chunk, text = self._read(data, state, plain)
             # A choice's first delta must name the role; a chunk that does not is mapped
             # on its own, and the role added to it.
             if text is not None and (
                 text.role or text.index in state.started or (run and run[0].index == text.index)
             ):
                 if run and run[0].index != text.index:
-                    yield from state.take_all([_joined(run)])
+                    yield from state.take_all([joined(run)])
                     run = []
                 text.chunks = [data]
                 run.append(text)
                 continue
             if run:
-                yield from state.take_all([_joined(run)])
+                yield from state.take_all([joined(run)])
                 run = []
+            if chunk is None:  # known by its shape: a text chunk, yet not joined
+                chunk = self._chunk(data)
             self._raise_for_body(chunk, model)
             deltas = from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
             yield from state.take_all(deltas)
         if run:
-            yield from state.take_all([_joined(run)])
+            yield from state.take_all([joined(run)])
+
+    def _read(
+        self, data: str, state: StreamState, plain: bool
+    ) -> tuple[dict[str, Any] | None, StreamDelta | None]:
+        """(the chunk parsed, its delta when it carries only text): a text chunk written
+        like the last one parsed is read by its shape instead (chunk None)."""
+        shape = state.shape
+        if shape is not None:
+            known = shape.text(data)
+            if known is not None:
+                return None, StreamDelta(
+                    index=shape.index, content=known, upstream_model=shape.model
+                )
+        chunk = self._chunk(data)
+        text = text_of_openai_chunk(chunk) if plain else None
+        if text is not None and shape is None:
+            state.shape = TextChunkShape.learn(data, text)
+        return chunk, text
 
     def _chunk(self, text: str) -> dict[str, Any]:
         try:

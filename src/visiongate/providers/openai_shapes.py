@@ -10,6 +10,7 @@ JSON text (OpenAI's form) and a JSON object (Anthropic's and Gemini's form).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from visiongate.core.messages import (
 from visiongate.errors import InvalidRequest, UpstreamError
 
 __all__ = [
+    "TextChunkShape",
     "finish_reason_from_openai",
     "from_openai_chunk",
     "from_openai_response",
@@ -366,3 +368,50 @@ def text_of_openai_chunk(data: dict[str, Any]) -> StreamDelta | None:
     return StreamDelta(
         index=index, role=role, content=text, upstream_model=model if type(model) is str else None
     )
+
+
+# A JSON string body that needs no decoding: no quote, backslash or control character.
+_NOT_PLAIN = re.compile(r'["\\\x00-\x1f]')
+
+
+class TextChunkShape:
+    """How one upstream writes the text chunks of a stream, learnt from one that was
+    parsed: the text before the content string and the text after it.
+
+    A later chunk that is that head, a string body without quotes, backslashes or control
+    characters, and that tail, parses as the learnt chunk with only its text changed (the
+    tokens around the string are the same), so it is known without parsing it: the
+    upstream's text chunks differ in their text only (docs/performance.md).
+    """
+
+    __slots__ = ("_head", "_span", "_tail", "index", "model")
+
+    def __init__(self, head: str, tail: str, index: int, model: str | None) -> None:
+        self._head = head
+        self._tail = tail
+        self._span = len(head) + len(tail)
+        self.index = index
+        self.model = model
+
+    @classmethod
+    def learn(cls, text: str, delta: StreamDelta) -> TextChunkShape | None:
+        """The shape of ``text``, the chunk :func:`text_of_openai_chunk` made ``delta`` of;
+        None when its text cannot mark where the content string is (empty, escaped, or
+        found more than once)."""
+        content = delta.content
+        if delta.role or not content or _NOT_PLAIN.search(content):
+            return None
+        literal = '"' + content + '"'
+        at = text.find(literal)
+        if at < 0 or text.find(literal, at + 1) >= 0:
+            return None
+        end = at + len(literal) - 1
+        return cls(text[: at + 1], text[end:], delta.index, delta.upstream_model)
+
+    def text(self, chunk: str) -> str | None:
+        """The text of ``chunk`` when it has this shape, else None."""
+        if len(chunk) >= self._span and chunk.startswith(self._head) and chunk.endswith(self._tail):
+            text = chunk[len(self._head) : len(chunk) - len(self._tail)]
+            if _NOT_PLAIN.search(text) is None:
+                return text
+        return None
