@@ -327,9 +327,55 @@ def _probes(result: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _alternate(result: dict[str, Any]) -> list[str]:
+    """``--alternate``: the best of each side per point, measured in turns."""
+    alt = result.get("alternate")
+    if not alt or not alt.get("cases"):
+        return []
+    lines = [
+        f"## visiongate against floor.py, in turns ({alt['rounds']} rounds, best of each)",
+        "",
+        "The pass-through answers each scenario on the OpenAI route. "
+        "RPS ratio = visiongate / floor (higher is better); CPU ratio = visiongate's CPU ms "
+        "per request / floor's (lower is better).",
+        "",
+    ]
+    lines += _head(
+        "case",
+        "c",
+        "visiongate RPS",
+        "floor RPS",
+        "RPS ratio",
+        "vg CPU ms/req",
+        "floor CPU ms/req",
+        "CPU ratio",
+        "vg runs (RPS)",
+        "floor runs (RPS)",
+    )
+    for key, points in alt["cases"].items():
+        for conc, point in points.items():
+            vg, fl = point["best"]["visiongate"], point["best"]["floor"]
+            lines.append(
+                _row(
+                    key,
+                    conc,
+                    _f(vg["rps"], 0),
+                    _f(fl["rps"], 0),
+                    f"{point['rps_ratio']:.0%}" if point["rps_ratio"] else "-",
+                    _f(vg["cpu_ms_per_req"], 3),
+                    _f(fl["cpu_ms_per_req"], 3),
+                    _f(point["cpu_ratio"], 2),
+                    " ".join(_f(r["rps"], 0) for r in point["runs"]["visiongate"]),
+                    " ".join(_f(r["rps"], 0) for r in point["runs"]["floor"]),
+                )
+            )
+    return [*lines, ""]
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = _header(result) + _startup(result)
     for name, g in result["gateways"].items():
         lines += _table(result, name, g)
+    lines += _alternate(result)
     lines += _versus(result) + _targets(result) + _direct(result) + _soak(result) + _probes(result)
     return "\n".join(lines) + "\n"

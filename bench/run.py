@@ -29,6 +29,7 @@ import gateways
 import orjson
 import psutil
 import report
+from alternate import alternate
 from load import ensure_wrk, run_wrk
 from probe import probe
 from procs import Proc, RssSampler, can_pin, machine_busy_s, pinned
@@ -246,6 +247,36 @@ class Bench:
     def gateway(self, spec: gateways.Gateway, cases: list[Case]) -> dict[str, Any]:
         a = self.args
         out: dict[str, Any] = {"version": spec.version, "argv": spec.argv[1:], "cases": {}}
+        cases = self.cases_for(spec, cases)
+        proc = self.launch(spec, cases, out)
+        if proc is None:
+            return out
+        for case in cases:
+            out["cases"][case.key] = self.gateway_case(spec, proc, case)
+        time.sleep(2.0)
+        out["rss_after_load_mb"] = round(proc.rss() / 2**20, 1)
+        out["rss_peak_mb"] = round(self.sampler.overall_peak / 2**20, 1)
+        if a.soak and spec.name == "visiongate":
+            out["soak"] = self.soak(spec, proc, cases)
+        self.sampler.stop()
+        out["exit_code"] = proc.stop()
+        out["log_tail"] = proc.log_tail(8)
+        return out
+
+    @staticmethod
+    def cases_for(spec: gateways.Gateway, cases: list[Case]) -> list[Case]:
+        """The cases ``spec`` can serve: its routes; surfaces other than chat on visiongate."""
+        return [
+            c
+            for c in cases
+            if c.route in spec.models and (c.surface == "chat" or spec.name == "visiongate")
+        ]
+
+    def launch(self, spec: gateways.Gateway, cases: list[Case], out: dict[str, Any]) -> Proc | None:
+        """Start ``spec``, wait for its first answer, and note its start-up and idle
+        figures in ``out``; None (with ``out["failed"]``) when it does not come up.
+        Leaves :attr:`sampler` sampling its RSS."""
+        a = self.args
         log(f"starting {spec.name}: {' '.join(spec.argv[-6:])}")
         proc = Proc(
             spec.name,
@@ -256,14 +287,9 @@ class Bench:
         self.procs.append(proc)
         listen = wait_port(spec.port, proc, a.ready_timeout)
         first_ok = None
-        cases = [
-            c
-            for c in cases
-            if c.route in spec.models and (c.surface == "chat" or spec.name == "visiongate")
-        ]
         if not cases:
             out["failed"] = "no case for this gateway's routes"
-            return out
+            return None
         # Ready = a text request answered, whichever scenarios are measured.
         route = cases[0].route
         text = build_cases(["text"], [route], spec.models, self.images, self.image_host)[0]
@@ -280,7 +306,7 @@ class Bench:
         if first_ok is None:
             out["failed"] = f"not ready after {a.ready_timeout} s: {proc.log_tail()}"
             proc.stop()
-            return out
+            return None
         out["start_listen_s"] = round(listen or 0, 3)
         out["start_first_answer_s"] = round(first_ok, 3)
         log(f"  listening after {listen:.2f} s, first answer after {first_ok:.2f} s")
@@ -291,17 +317,7 @@ class Bench:
         time.sleep(2.0)
         out["idle_cpu_pct"] = round((proc.cpu_s() - c0) / 2.0 * 100, 1)
         out["rss_idle_mb"] = round(proc.rss() / 2**20, 1)
-        for case in cases:
-            out["cases"][case.key] = self.gateway_case(spec, proc, case)
-        time.sleep(2.0)
-        out["rss_after_load_mb"] = round(proc.rss() / 2**20, 1)
-        out["rss_peak_mb"] = round(self.sampler.overall_peak / 2**20, 1)
-        if a.soak and spec.name == "visiongate":
-            out["soak"] = self.soak(spec, proc, cases)
-        self.sampler.stop()
-        out["exit_code"] = proc.stop()
-        out["log_tail"] = proc.log_tail(8)
-        return out
+        return proc
 
     def gateway_case(self, spec: gateways.Gateway, proc: Proc, case: Case) -> dict[str, Any]:
         a = self.args
@@ -410,10 +426,13 @@ class Bench:
                     self.run_dir, a.port, self.upstream_url, a.workers, not a.static_key, extra
                 )
             )
-        if a.with_floor:
+        if a.with_floor or a.alternate:
             targets.append(gateways.floor(a.floor_port, self.upstream_url))
         if a.with_litellm or a.only_litellm:
             targets.append(gateways.litellm(self.run_dir, a.litellm_port, self.upstream_url))
+        if a.alternate:
+            self.result["alternate"] = alternate(self, targets[0], targets[1], cases)
+            return
         for spec in targets:
             self.result["gateways"][spec.name] = self.gateway(spec, cases)
 
@@ -479,6 +498,14 @@ def main() -> int:
         "--with-floor",
         action="store_true",
         help="also floor.py, a thin pass-through (OpenAI route)",
+    )
+    ap.add_argument(
+        "--alternate",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="visiongate and floor.py up together, measured in turns (gateway, floor, ...) "
+        "ROUNDS times per point; the best of each is compared",
     )
     ap.add_argument("--skip-direct", action="store_true")
     ap.add_argument(

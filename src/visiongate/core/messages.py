@@ -206,7 +206,21 @@ class ToolCallDelta:
 @dataclass(slots=True)
 class StreamDelta:
     """One event of a streamed answer: new text, a tool-call piece, the finish reason,
-    and/or the usage so far. Adapters yield these; the edge renders OpenAI chunks."""
+    and/or the usage so far. Adapters yield these; the edge renders each surface's events.
+
+    ``chunks``: where the upstream speaks Chat Completions, the upstream's own
+    ``chat.completion.chunk`` events (the JSON text of each ``data:`` line, as received)
+    that together say exactly what this delta says, and nothing it does not (so never on
+    a delta carrying usage: the gateway reports usage itself). A surface
+    that answers in that format may forward them, with the members it owns rewritten,
+    instead of rendering the delta (``api/chat/splice.py``); every other reader uses the
+    fields. Whoever changes a field of such a delta sets ``chunks`` to None.
+
+    ``parts``: a delta that joins several upstream events which arrived together (one
+    network read), so that the layers above pass one delta rather than one per event,
+    holds the deltas it joins, in order; a consumer that answers event for event (the
+    Responses and Messages streams, the answer cache's replay) uses those.
+    """
 
     index: int = 0
     role: Literal["assistant"] | None = None
@@ -217,3 +231,5 @@ class StreamDelta:
     stop_sequence: str | None = None
     usage: Usage | None = None
     upstream_model: str | None = None
+    chunks: list[str] | None = None
+    parts: list[StreamDelta] | None = None

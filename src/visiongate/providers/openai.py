@@ -14,7 +14,7 @@ I/O: :class:`OpenAIProvider`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 import orjson
@@ -29,18 +29,20 @@ from visiongate.core.messages import (
     StreamDelta,
     TextPart,
     ThinkingPart,
-    Usage,
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
-from visiongate.providers.base import HttpProvider, map_upstream_status
+from visiongate.providers.base import HttpProvider, SseEvent, map_upstream_status
 from visiongate.providers.body import payload_text
 from visiongate.providers.openai_compat import HostProfile, minimax_base_resp_error
 from visiongate.providers.openai_shapes import (
+    TextChunkShape,
     from_openai_chunk,
     from_openai_response,
+    text_of_openai_chunk,
     tool_choice_to_openai,
     tool_spec_to_openai,
 )
+from visiongate.providers.openai_stream import StreamState, joined
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry, ProviderEntry
@@ -270,49 +272,6 @@ def to_openai_payload(
 # ---------------------------------------------------------------- the provider
 
 
-class _StreamState:
-    """What a stream must remember: which choices started, and the final deltas held
-    back until the usage (which OpenAI sends after the finish reason) is known."""
-
-    def __init__(self) -> None:
-        self.started: set[int] = set()
-        self.held: dict[int, StreamDelta] = {}
-        self.usage: Usage | None = None
-        self.done = False
-
-    def take(self, delta: StreamDelta) -> StreamDelta | None:
-        """The delta to send now, or None when it is kept for the end."""
-        if delta.usage is not None:
-            self.usage = delta.usage
-            if not (delta.content or delta.tool_calls or delta.finish_reason or delta.role):
-                return None
-            delta.usage = None
-        if delta.index not in self.started:
-            self.started.add(delta.index)
-            delta.role = "assistant"
-        if delta.finish_reason is None:
-            return delta
-        held = self.held.get(delta.index)
-        if held is None:
-            self.held[delta.index] = delta
-        else:
-            held.content = (held.content or "") + (delta.content or "") or None
-            held.tool_calls = (held.tool_calls or []) + (delta.tool_calls or []) or None
-            held.finish_reason = delta.finish_reason
-        return None
-
-    def final(self) -> list[StreamDelta]:
-        """The held final deltas, the last one carrying the usage; a stream that ended
-        with ``[DONE]`` but no finish reason gets ``stop``."""
-        if not self.held:
-            self.held[0] = StreamDelta(
-                role=None if 0 in self.started else "assistant", finish_reason="stop"
-            )
-        finals = [self.held[i] for i in sorted(self.held)]
-        finals[-1].usage = self.usage
-        return finals
-
-
 class OpenAIProvider(HttpProvider):
     """A Chat Completions account: OpenAI itself or any OpenAI-compatible host.
 
@@ -347,6 +306,10 @@ class OpenAIProvider(HttpProvider):
         return from_openai_response(data, self.name)
 
     async def stream(self, request: ChatRequest, model: ModelEntry) -> AsyncIterator[StreamDelta]:
+        """The answer's deltas. Text chunks of one choice that arrived in the same network
+        read become one delta that keeps them (``StreamDelta.chunks``), so a Chat
+        Completions client can be sent the upstream's own bytes; every other chunk is
+        mapped on its own (:func:`from_openai_chunk`)."""
         payload, url = self._payload(request, model, stream=True)
         response = await self.post(url, payload, self._headers, model)
         if response.content_type == "application/json":
@@ -354,17 +317,16 @@ class OpenAIProvider(HttpProvider):
             data = await self.read_json(response)
             self._raise_for_body(data if isinstance(data, dict) else {}, model)
             raise UpstreamError(f"{self.name} answered a stream request without a stream")
-        state = _StreamState()
-        events = self.events(response)
+        state = StreamState()
+        # Hosts whose chunks need more than the plain reading are mapped chunk by chunk.
+        plain = not (self.host.base_resp or self.host.final_chunk_repeats)
+        batches = self.event_batches(response)
         try:
-            async for event in events:
-                if event.data.strip() == "[DONE]":
-                    state.done = True
+            async for events in batches:
+                for delta in self._deltas(events, state, plain, model):
+                    yield delta
+                if state.done:
                     break
-                for delta in self._deltas(event.data, model):
-                    out = state.take(delta)
-                    if out is not None:
-                        yield out
             if not (state.done or state.held):
                 raise UpstreamError(f"{self.name} ended the stream before the answer was complete")
             for delta in state.final():
@@ -376,17 +338,69 @@ class OpenAIProvider(HttpProvider):
         finally:
             # Releases the connection, or drops it when the body did not end: a client
             # that went away mid-stream also stops the upstream generating.
-            await events.aclose()
+            await batches.aclose()
 
-    def _deltas(self, text: str, model: ModelEntry) -> list[StreamDelta]:
+    def _deltas(
+        self, events: list[SseEvent], state: StreamState, plain: bool, model: ModelEntry
+    ) -> Iterator[StreamDelta]:
+        """The deltas to send for the events of one read, up to ``[DONE]`` (which sets
+        ``state.done``): text chunks of one choice in a row joined (:func:`joined`), the
+        rest mapped one by one. An error event raises after the deltas before it."""
+        run: list[StreamDelta] = []
+        for event in events:
+            data = event.data
+            if data.strip() == "[DONE]":
+                state.done = True
+                break
+            chunk, text = self._read(data, state, plain)
+            # A choice's first delta must name the role; a chunk that does not is mapped
+            # on its own, and the role added to it.
+            if text is not None and (
+                text.role or text.index in state.started or (run and run[0].index == text.index)
+            ):
+                if run and run[0].index != text.index:
+                    yield from state.take_all([joined(run)])
+                    run = []
+                text.chunks = [data]
+                run.append(text)
+                continue
+            if run:
+                yield from state.take_all([joined(run)])
+                run = []
+            if chunk is None:  # known by its shape: a text chunk, yet not joined
+                chunk = self._chunk(data)
+            self._raise_for_body(chunk, model)
+            deltas = from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
+            yield from state.take_all(deltas)
+        if run:
+            yield from state.take_all([joined(run)])
+
+    def _read(
+        self, data: str, state: StreamState, plain: bool
+    ) -> tuple[dict[str, Any] | None, StreamDelta | None]:
+        """(the chunk parsed, its delta when it carries only text): a text chunk written
+        like the last one parsed is read by its shape instead (chunk None)."""
+        shape = state.shape
+        if shape is not None:
+            known = shape.text(data)
+            if known is not None:
+                return None, StreamDelta(
+                    index=shape.index, content=known, upstream_model=shape.model
+                )
+        chunk = self._chunk(data)
+        text = text_of_openai_chunk(chunk) if plain else None
+        if text is not None and shape is None:
+            state.shape = TextChunkShape.learn(data, text)
+        return chunk, text
+
+    def _chunk(self, text: str) -> dict[str, Any]:
         try:
             chunk = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"{self.name} sent a stream event that is not JSON") from exc
-        if not isinstance(chunk, dict):
+        if type(chunk) is not dict:
             raise UpstreamError(f"{self.name} sent a stream event that is not an object")
-        self._raise_for_body(chunk, model)
-        return from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
+        return chunk
 
     def _raise_for_body(self, data: Mapping[str, Any], model: ModelEntry) -> None:
         """Raise the error an answer carries despite HTTP 200: OpenRouter's ``error``

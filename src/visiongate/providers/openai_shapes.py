@@ -10,6 +10,7 @@ JSON text (OpenAI's form) and a JSON object (Anthropic's and Gemini's form).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -28,10 +29,12 @@ from visiongate.core.messages import (
 from visiongate.errors import InvalidRequest, UpstreamError
 
 __all__ = [
+    "TextChunkShape",
     "finish_reason_from_openai",
     "from_openai_chunk",
     "from_openai_response",
     "parse_tool_arguments",
+    "text_of_openai_chunk",
     "tool_arguments_text",
     "tool_choice_to_openai",
     "tool_spec_to_openai",
@@ -319,3 +322,96 @@ def from_openai_chunk(
     if usage is not None:
         deltas.append(StreamDelta(usage=usage, upstream_model=model))
     return deltas
+
+
+def text_of_openai_chunk(data: dict[str, Any]) -> StreamDelta | None:
+    """The delta of a ``chat.completion.chunk`` that carries nothing but text (or the
+    role) for one choice; None for any other chunk, which :func:`from_openai_chunk` maps.
+
+    Nothing else means: no finish reason, usage, error, refusal or tool call, no member
+    the gateway would not relay (a ``reasoning_content``), and no value it would change
+    (a role other than ``assistant``). Members that are null say nothing and are
+    allowed. Such a chunk may be forwarded as it is to a Chat Completions client, with
+    only the members the gateway owns rewritten: the frame rendered from its delta would
+    say the same (``api/chat/splice.py``). An empty ``content`` stays ``""``, as sent.
+    """
+    if data.get("usage") is not None or data.get("error") is not None:
+        return None
+    kind = data.get("object")
+    if kind is not None and kind != "chat.completion.chunk":
+        return None
+    choices = data.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict:
+        return None
+    index = choice.get("index")
+    delta = choice.get("delta")
+    if type(index) is not int or type(delta) is not dict:
+        return None
+    for key, value in choice.items():
+        if value is not None and key != "index" and key != "delta":
+            return None
+    text: str | None = None
+    role: Literal["assistant"] | None = None
+    for key, value in delta.items():
+        if value is None:
+            continue
+        if key == "content" and type(value) is str:
+            text = value
+        elif key == "role" and value == "assistant":
+            role = "assistant"
+        else:
+            return None
+    model = data.get("model")
+    return StreamDelta(
+        index=index, role=role, content=text, upstream_model=model if type(model) is str else None
+    )
+
+
+# A JSON string body that needs no decoding: no quote, backslash or control character.
+_NOT_PLAIN = re.compile(r'["\\\x00-\x1f]')
+
+
+class TextChunkShape:
+    """How one upstream writes the text chunks of a stream, learnt from one that was
+    parsed: the text before the content string and the text after it.
+
+    A later chunk that is that head, a string body without quotes, backslashes or control
+    characters, and that tail, parses as the learnt chunk with only its text changed (the
+    tokens around the string are the same), so it is known without parsing it: the
+    upstream's text chunks differ in their text only (docs/performance.md).
+    """
+
+    __slots__ = ("_head", "_span", "_tail", "index", "model")
+
+    def __init__(self, head: str, tail: str, index: int, model: str | None) -> None:
+        self._head = head
+        self._tail = tail
+        self._span = len(head) + len(tail)
+        self.index = index
+        self.model = model
+
+    @classmethod
+    def learn(cls, text: str, delta: StreamDelta) -> TextChunkShape | None:
+        """The shape of ``text``, the chunk :func:`text_of_openai_chunk` made ``delta`` of;
+        None when its text cannot mark where the content string is (empty, escaped, or
+        found more than once)."""
+        content = delta.content
+        if delta.role or not content or _NOT_PLAIN.search(content):
+            return None
+        literal = '"' + content + '"'
+        at = text.find(literal)
+        if at < 0 or text.find(literal, at + 1) >= 0:
+            return None
+        end = at + len(literal) - 1
+        return cls(text[: at + 1], text[end:], delta.index, delta.upstream_model)
+
+    def text(self, chunk: str) -> str | None:
+        """The text of ``chunk`` when it has this shape, else None."""
+        if len(chunk) >= self._span and chunk.startswith(self._head) and chunk.endswith(self._tail):
+            text = chunk[len(self._head) : len(chunk) - len(self._tail)]
+            if _NOT_PLAIN.search(text) is None:
+                return text
+        return None

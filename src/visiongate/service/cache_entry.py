@@ -92,7 +92,8 @@ def encode(
     if response is not None:
         doc["response"] = _response_doc(response)
     else:
-        doc["deltas"] = [_delta_doc(d) for d in deltas or ()]
+        # Event for event, as the stream was sent (a joined delta as the ones it joins).
+        doc["deltas"] = [_delta_doc(p) for d in deltas or () for p in d.parts or (d,)]
     return zlib.compress(orjson.dumps(doc), 1)
 
 

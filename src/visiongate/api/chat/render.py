@@ -2,7 +2,8 @@
 
 ``model`` is always the id the client asked for, whatever served it. Chunk frames are
 assembled from a prefix serialised once per stream, so a streamed token costs one small
-``orjson.dumps`` of its delta.
+``orjson.dumps`` of its delta; a delta that keeps the upstream's own Chat Completions
+chunks (an OpenAI-format upstream) is sent as those chunks, spliced (``splice.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from visiongate.api.chat.splice import Splicer
 from visiongate.api.sse import DONE, error_frame
 from visiongate.core.messages import ChatResponse, StreamDelta, ToolCall, Usage
 from visiongate.errors import GatewayError
@@ -74,7 +76,7 @@ class ChunkRenderer:
 
     ping_interval: float | None = None  # Chat Completions has no ping event
 
-    __slots__ = ("_include_usage", "_prefix", "_suffix")
+    __slots__ = ("_include_usage", "_prefix", "_splicer", "_suffix")
 
     def __init__(self, completion_id: str, model: str, created: int, include_usage: bool) -> None:
         head = orjson.dumps(
@@ -88,9 +90,13 @@ class ChunkRenderer:
         self._prefix = b"data: " + head[:-1] + b',"system_fingerprint":null,"choices":'
         self._suffix = b',"usage":null}\n\n' if include_usage else b"}\n\n"
         self._include_usage = include_usage
+        self._splicer = Splicer(completion_id, model, created, include_usage)
 
     def delta(self, delta: StreamDelta) -> bytes:
-        """The frame for one delta (without its usage: that goes in :meth:`usage`)."""
+        """The frame for one delta (without its usage: that goes in :meth:`usage`), or
+        the upstream's own chunks it keeps, spliced."""
+        if delta.chunks is not None:
+            return self._splicer.frames(delta.chunks)
         body: dict[str, Any] = {}
         if delta.role:
             body["role"] = delta.role

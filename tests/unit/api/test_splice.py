@@ -1,0 +1,119 @@
+"""Splicing upstream chunks: the result parses to the upstream chunk with the gateway's
+owned members, whatever the spacing, escapes, member order or values; checked by golden
+chunks and against the parse-and-serialise path on random chunks written many ways."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from openai.types.chat import ChatCompletionChunk
+
+import tests.support.fuzzing  # noqa: F401 - the shared hypothesis profiles
+from visiongate.api.chat.splice import Splicer
+
+OWNED = {"id": "chatcmpl-rid", "object": "chat.completion.chunk", "created": 1700000000}
+
+
+def expected(upstream: dict[str, Any], model: str, include_usage: bool) -> dict[str, Any]:
+    out = {**upstream, **OWNED, "model": model}
+    if include_usage:
+        out.setdefault("usage", None)
+    else:
+        out.pop("usage", None)
+    return out
+
+
+def spliced(text: str, model: str = "gpt-4o", include_usage: bool = False) -> dict[str, Any]:
+    splicer = Splicer("chatcmpl-rid", model, 1700000000, include_usage)
+    out = splicer.chunk(text)
+    frames = splicer.frames([text])
+    assert frames == b"data: " + out.encode() + b"\n\n"
+    return orjson.loads(out)
+
+
+CHOICE = {"index": 0, "delta": {"content": 'caf\u00e9 "x"'}, "logprobs": None}
+CHOICE["finish_reason"] = None
+CHUNK = {
+    "id": "up",
+    "object": "chat.completion.chunk",
+    "created": 7,
+    "model": "gpt-4o-2024-08-06",
+    "system_fingerprint": "fp",
+    "choices": [CHOICE],
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        orjson.dumps(CHUNK).decode(),
+        json.dumps(CHUNK),  # ", " and ": " separators, \u escapes
+        json.dumps(CHUNK, indent=2),
+        json.dumps(CHUNK, ensure_ascii=False, separators=(" , ", " : ")),
+        "  " + json.dumps({**CHUNK, "usage": None}) + " \r\n",
+        json.dumps({"choices": [CHOICE], "model": 'a"b', "id": "z"}),  # owned after choices
+        json.dumps({"model": 'gpt-"4o"\\', **CHUNK}),
+        json.dumps({"choices": [CHOICE]}),  # nothing owned at all
+        json.dumps({**CHUNK, "usage": None, "obfuscation": "q"}, separators=(",", ":")),
+        json.dumps({"usage": None, **CHUNK}),
+        json.dumps({"id": "[{", **CHUNK}),  # brackets inside an owned string
+        json.dumps({**CHUNK, "choices": [{**CHOICE, "delta": {"content": '"id": 1, "model":'}}]}),
+    ],
+)
+@pytest.mark.parametrize("include_usage", [False, True])
+@pytest.mark.parametrize("model", ["gpt-4o", 'my "quoted" \\ model', "caf\u00e9"])
+def test_owned_members_are_replaced_and_the_rest_kept(
+    text: str, include_usage: bool, model: str
+) -> None:
+    out = spliced(text, model, include_usage)
+    assert out == expected(json.loads(text), model, include_usage)
+    assert list(out)[:4] == ["id", "object", "created", "model"]
+    ChatCompletionChunk.model_validate(out)
+
+
+def test_the_usual_chunk_keeps_its_own_text() -> None:
+    """Spliced, not serialised again: the upstream's escapes and member order survive."""
+    text = json.dumps({**CHUNK, "usage": None}, separators=(",", ":"))
+    splicer = Splicer("chatcmpl-rid", "gpt-4o", 1700000000, include_usage=True)
+    out = splicer.chunk(text)
+    assert out.endswith(text[text.index(',"system_fingerprint"') :])
+    assert "\\u00e9" in out
+    assert splicer.chunk(text) == out  # the second one, cut by comparison
+
+
+def test_a_null_usage_member_goes_unless_usage_was_asked_for() -> None:
+    text = '{"id":"u","model":"m","choices":[],"usage":null,"x":1}'
+    assert "usage" not in spliced(text)
+    assert spliced(text, include_usage=True)["usage"] is None
+    assert spliced('{"id":"u","choices":[]}', include_usage=True)["usage"] is None
+
+
+_SCALARS = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=12)
+_NAMES = st.sampled_from(["id", "object", "created", "model", "usage", "choices", "x", "ü"])
+
+
+@given(
+    members=st.lists(st.tuples(_NAMES, _SCALARS), max_size=8),
+    content=st.text(max_size=20),
+    ensure_ascii=st.booleans(),
+    separators=st.sampled_from([(",", ":"), (", ", ": "), (" , ", " : ")]),
+    include_usage=st.booleans(),
+)
+def test_random_chunks_splice_like_they_parse(
+    members: list[tuple[str, Any]],
+    content: str,
+    ensure_ascii: bool,
+    separators: tuple[str, str],
+    include_usage: bool,
+) -> None:
+    chunk: dict[str, Any] = dict(members)
+    chunk["choices"] = [{"index": 0, "delta": {"content": content}}]
+    if "usage" in chunk:
+        chunk["usage"] = None  # a text chunk's usage is null (others are not relayed)
+    text = json.dumps(chunk, ensure_ascii=ensure_ascii, separators=separators)
+    assert spliced(text, 'm"\\', include_usage) == expected(chunk, 'm"\\', include_usage)
