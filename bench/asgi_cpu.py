@@ -197,6 +197,7 @@ def _instructions(src: str, args: argparse.Namespace, env: dict[str, str], name:
                 VISIONGATE_DATA_DIR=tmp,
                 VISIONGATE_USAGE_FLUSH_INTERVAL="100000",
                 VG_ASGI_ARM_AFTER_S="100000",
+                PYTHONHASHSEED="0",  # string hashes decide dict probing: ±2% run to run
             )
             done = subprocess.run(argv, env=run_env, capture_output=True, text=True, check=False)
             found = re.search(r"Collected : (\d+)", done.stderr)
