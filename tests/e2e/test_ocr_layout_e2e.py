@@ -1,6 +1,6 @@
 """``local/ocr`` on pages the tests print themselves, through a real server and the openai SDK:
 reading order (two columns, a table), long lines, code kept verbatim, turned pages, and the
-thread limit (counted on the server process while it reads)."""
+thread limit (the cores the server process keeps busy while it reads)."""
 
 from __future__ import annotations
 
@@ -91,26 +91,31 @@ def test_a_turned_page_is_read_upright_and_in_order(gateway: GatewayProcess, deg
     assert lines == LEFT
 
 
-def _most_threads_at_once(pid: int, request: threading.Thread) -> int:
-    """The most threads of the process that were each busy (a third of a core or more)
-    in one 100 ms interval while ``request`` ran."""
+def _most_cores_at_once(pid: int, request: threading.Thread) -> float:
+    """The most cores the process kept busy at once while ``request`` ran: its CPU time over
+    the wall time of each 250 ms interval, the highest of them.
+
+    Not a count of distinct threads seen busy in an interval: ONNX Runtime gives each of the
+    three models its own intra-op pool, so with a limit of two, the detector's helper and the
+    recogniser's helper can both show work in one interval while never running together."""
     proc = psutil.Process(pid)
 
-    def cpu() -> dict[int, float]:
-        return {t.id: t.user_time + t.system_time for t in proc.threads()}
+    def cpu() -> float:
+        times = proc.cpu_times()
+        return times.user + times.system
 
-    most, last = 0, cpu()
+    most, last, then = 0.0, cpu(), time.monotonic()
     request.start()
     while request.is_alive():
-        time.sleep(0.1)
-        now = cpu()
-        most = max(most, sum(1 for tid, c in now.items() if c - last.get(tid, 0.0) >= 0.033))
-        last = now
+        time.sleep(0.25)
+        now, at = cpu(), time.monotonic()
+        most = max(most, (now - last) / (at - then))
+        last, then = now, at
     return most
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_one_request_uses_no_more_threads_than_allowed(threads: int) -> None:
+def test_one_request_uses_no_more_cores_than_threads_allowed(threads: int) -> None:
     if (os.cpu_count() or 1) < 2:
         pytest.skip("needs two cores to tell one thread from two")
     env = {"VISIONGATE_LOCAL_THREADS": str(threads), "VISIONGATE_LOCAL_PRELOAD": "local/ocr"}
@@ -119,7 +124,9 @@ def test_one_request_uses_no_more_threads_than_allowed(threads: int) -> None:
         _read(gw, page)  # loaded and warm: the next request is all reading
         answers: list[str] = []
         request = threading.Thread(target=lambda: answers.append(_read(gw, page, page, page)))
-        busy = _most_threads_at_once(gw.proc.pid, request)
+        cores = _most_cores_at_once(gw.proc.pid, request)
         request.join()
     assert LEFT[0] in answers[0]
-    assert 1 <= busy <= threads
+    # One thread reads at 1.0 core (measured 0.96-1.04), two at up to 1.9; the event loop
+    # and the clock tick's rounding fit in the margin, a second busy core does not.
+    assert 0.5 <= cores <= threads + 0.35, cores
