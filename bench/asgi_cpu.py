@@ -4,6 +4,7 @@
     .venv/bin/python bench/asgi_cpu.py --ab /path/to/other/src  # alternate with another tree
     .venv/bin/python bench/asgi_cpu.py --scenarios text,stream --requests 3000 --rounds 5
     .venv/bin/python bench/asgi_cpu.py --instructions --ab ../old/src --scenarios text
+    .venv/bin/python bench/asgi_cpu.py --floor --ab src --scenarios text,stream  # vs floor.py
 
 wrk through uvicorn measures the whole server, and on a shared machine its numbers move
 15-40% from run to run. Comparing two versions of the request path needs a steadier clock:
@@ -140,6 +141,11 @@ async def _drive(app: Any, body: bytes, key: str, requests: int, concurrency: in
 
 async def _child(args: argparse.Namespace) -> None:
     """One version, one round: print {scenario: µs per request} as JSON."""
+    if args.floor:  # floor.py's pass-through, the same driver: what a bare relay costs
+        from floor import Floor
+
+        app: Any = Floor(os.environ["OPENAI_BASE_URL"], args.key)
+        return await _serve(app, args)
     from visiongate.app import factory
 
     if os.environ.get("VG_ASGI_ARM_AFTER_S"):  # under valgrind every answer takes > 50 ms
@@ -147,7 +153,12 @@ async def _child(args: argparse.Namespace) -> None:
             from visiongate.api.guard import CancelOnDisconnect
 
             CancelOnDisconnect.ARM_AFTER_S = float(os.environ["VG_ASGI_ARM_AFTER_S"])
-    app = factory()
+    await _serve(factory(), args)
+
+
+async def _serve(app: Any, args: argparse.Namespace) -> None:
+    """Start ``app``'s lifespan, drive each scenario, print the µs per request as JSON;
+    ``VG_ASGI_PROFILE=FILE`` writes a cProfile of the driven requests there."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await queue.put({"type": "lifespan.startup"})
     started = asyncio.Event()
@@ -159,15 +170,27 @@ async def _child(args: argparse.Namespace) -> None:
     await started.wait()
     bodies = _bodies(args.route)
     out = {}
+    profile = None
+    if os.environ.get("VG_ASGI_PROFILE"):
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
     for name in args.scenarios.split(","):
         out[name] = await _drive(app, bodies[name], args.key, args.requests, args.concurrency)
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(os.environ["VG_ASGI_PROFILE"])
     await queue.put({"type": "lifespan.shutdown"})
     await life
     print(json.dumps(out))
 
 
-def _round(src: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, float]:
+def _round(
+    src: str, args: argparse.Namespace, env: dict[str, str], floor: bool = False
+) -> dict[str, float]:
     argv = [sys.executable, __file__, "--child", "--route", args.route, "--key", args.key]
+    argv += ["--floor"] if floor else []
     argv += ["--scenarios", args.scenarios, "--requests", str(args.requests)]
     argv += ["--concurrency", str(args.concurrency)]
     run_env = dict(env, PYTHONPATH=src)
@@ -177,7 +200,9 @@ def _round(src: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str,
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _instructions(src: str, args: argparse.Namespace, env: dict[str, str], name: str) -> int:
+def _instructions(
+    src: str, args: argparse.Namespace, env: dict[str, str], name: str, floor: bool = False
+) -> int:
     """Instructions per request under valgrind's callgrind: the difference between a run
     of ``INSTR_BASE + INSTR_MORE`` requests and one of ``INSTR_BASE``, over
     ``INSTR_MORE`` (start-up, warm-up and shutdown cancel out). Counted, not timed, so
@@ -190,6 +215,7 @@ def _instructions(src: str, args: argparse.Namespace, env: dict[str, str], name:
             argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out"]
             argv += [sys.executable, __file__, "--child", "--route", args.route]
             argv += ["--key", args.key, "--scenarios", name, "--requests", str(requests)]
+            argv += ["--floor"] if floor else []
             argv += ["--concurrency", str(args.concurrency)]
             run_env = dict(
                 env,
@@ -221,6 +247,12 @@ def main() -> None:
         "--instructions",
         action="store_true",
         help="count instructions per request under valgrind instead (slow, but exact)",
+    )
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="measure floor.py's bare pass-through in place of this checkout (OpenAI route;"
+        " with --ab, against that tree)",
     )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--key", default="sk-bench-static", help=argparse.SUPPRESS)
@@ -266,6 +298,8 @@ def main() -> None:
             ANTHROPIC_API_KEY="sk-fake-anthropic",
         )
         trees = {"this": _SRC}
+        if args.floor:
+            trees = {"floor": _SRC}
         if args.ab:
             trees["other"] = os.path.abspath(args.ab)
         if args.instructions:
@@ -273,13 +307,16 @@ def main() -> None:
             print("| scenario | " + " | ".join(f"{t} ({trees[t]})" for t in trees) + " |")
             print("| --- |" + " ---: |" * len(trees))
             for name in args.scenarios.split(","):
-                cells = [f"{_instructions(src, args, env, name):,}" for src in trees.values()]
+                cells = [
+                    f"{_instructions(src, args, env, name, tree == 'floor'):,}"
+                    for tree, src in trees.items()
+                ]
                 print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
             return
         results: dict[str, dict[str, list[float]]] = {t: {} for t in trees}
         for r in range(args.rounds):
             for tree, src in trees.items():
-                got = _round(src, args, env)
+                got = _round(src, args, env, tree == "floor")
                 for name, us in got.items():
                     results[tree].setdefault(name, []).append(us)
                 print(

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import anthropic
 import openai
 import orjson
 import pytest
@@ -257,3 +258,59 @@ def test_the_upstream_usage_is_recorded_once(gw: GatewayProcess, upstream: Scrip
     with contextlib.closing(sqlite3.connect(gw.data_dir / "visiongate.db")) as db:
         rows = db.execute(query, [rid]).fetchall()
     assert rows == [(USAGE["prompt_tokens"], USAGE["completion_tokens"])]
+
+
+# OpenAI pads every chunk with an ``obfuscation`` member of a different length and text.
+WORDS = ["The ", "quick ", "brown ", "fox ", "jumps ", "over ", "the ", "lazy ", "dog", "."]
+
+
+def padded(text: str, i: int) -> str:
+    choice = {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+    rest = orjson.dumps({"system_fingerprint": "fp_up", "choices": [choice]}).decode()[1:-1]
+    return (
+        "{" + HEAD + "," + rest + ',"usage":null,"obfuscation":"' + "pad"[: i % 4] + "Q" * i + '"}'
+    )
+
+
+@pytest.mark.parametrize("reads", ["one-read", "a-read-each"])
+def test_padded_text_chunks_read_as_a_run_reach_every_surface(
+    gw: GatewayProcess, upstream: ScriptedStream, reads: str
+) -> None:
+    """Text chunks written alike but for their padding, as OpenAI sends them, read
+    together (one network read) or apart: a Chat client gets each one's own bytes with
+    its padding, the Responses and Messages clients get a text delta per chunk."""
+    stream = events([padded(w, i) for i, w in enumerate(WORDS)])
+    frames = [f + b"\n\n" for f in stream.split(b"\n\n") if f]
+    upstream.pieces = [stream] if reads == "one-read" else frames
+    answer = requests.post(
+        f"{gw.base_url}/chat/completions",
+        json={"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        headers={"Authorization": f"Bearer {gw.api_key}", "x-request-id": "run-" + reads},
+        timeout=60,
+    )
+    assert answer.status_code == 200
+    parsed = [orjson.loads(d) for _, d in sse_events([answer.content])[:-1]]
+    texts = [p["choices"][0]["delta"].get("content") for p in parsed if p["choices"]]
+    assert "".join(t or "" for t in texts) == "".join(WORDS)
+    pads = [p.get("obfuscation") for p in parsed if p["choices"] and p["choices"][0]["delta"]]
+    assert pads[1:] == ["pad"[: i % 4] + "Q" * i for i in range(len(WORDS))]
+    assert {p["id"] for p in parsed} == {"chatcmpl-run-" + reads}
+    assert all("usage" not in p for p in parsed)
+
+    upstream.pieces = [stream] if reads == "one-read" else frames
+    with gw.client() as client:
+        deltas = [
+            e.delta
+            for e in client.responses.create(model="gpt-4o", input="x", stream=True)
+            if e.type == "response.output_text.delta"
+        ]
+    assert deltas == WORDS
+
+    upstream.pieces = [stream] if reads == "one-read" else frames
+    with anthropic.Anthropic(
+        base_url=gw.root, api_key=gw.api_key, max_retries=0, timeout=60
+    ).messages.stream(
+        model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "x"}]
+    ) as answer_events:
+        texts = [e.delta.text for e in answer_events if e.type == "content_block_delta"]
+    assert texts == WORDS

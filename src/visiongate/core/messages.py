@@ -27,6 +27,7 @@ __all__ = [
     "Role",
     "StreamDelta",
     "TextPart",
+    "TextRun",
     "ThinkingPart",
     "ToolCall",
     "ToolCallDelta",
@@ -204,6 +205,23 @@ class ToolCallDelta:
 
 
 @dataclass(slots=True)
+class TextRun:
+    """Upstream ``chat.completion.chunk`` events in a row, read together, that differ in
+    their text only (and in an ``obfuscation`` value, which OpenAI pads each chunk with):
+    each is ``data: `` + ``head`` + its text + ``tail`` (with the ``obfuscation`` member
+    inside ``tail``, at ``obfuscated``, when it has one), then a blank line; ``raw`` is
+    all of them as received, ``texts`` their texts in order (no escapes in them). Read with
+    one regular expression rather than event by event
+    (:class:`~visiongate.providers.openai_shapes.TextChunkShape`)."""
+
+    raw: str
+    head: str
+    tail: str
+    obfuscated: int | None
+    texts: list[str]
+
+
+@dataclass(slots=True)
 class StreamDelta:
     """One event of a streamed answer: new text, a tool-call piece, the finish reason,
     and/or the usage so far. Adapters yield these; the edge renders each surface's events.
@@ -214,12 +232,14 @@ class StreamDelta:
     a delta carrying usage: the gateway reports usage itself). A surface
     that answers in that format may forward them, with the members it owns rewritten,
     instead of rendering the delta (``api/chat/splice.py``); every other reader uses the
-    fields. Whoever changes a field of such a delta sets ``chunks`` to None.
+    fields. Whoever changes a field of such a delta sets ``chunks`` to None. A
+    :class:`TextRun` stands for the events of a run.
 
     ``parts``: a delta that joins several upstream events which arrived together (one
     network read), so that the layers above pass one delta rather than one per event,
-    holds the deltas it joins, in order; a consumer that answers event for event (the
-    Responses and Messages streams, the answer cache's replay) uses those.
+    holds the deltas it joins, in order; ``run``: a delta for a run of text chunks keeps
+    it. A consumer that answers event for event (the Responses and Messages streams, the
+    answer cache's replay) takes :meth:`each`.
     """
 
     index: int = 0
@@ -231,5 +251,26 @@ class StreamDelta:
     stop_sequence: str | None = None
     usage: Usage | None = None
     upstream_model: str | None = None
-    chunks: list[str] | None = None
+    chunks: list[str | TextRun] | None = None
     parts: list[StreamDelta] | None = None
+    run: TextRun | None = None
+
+    def each(self) -> list[StreamDelta]:
+        """A delta per upstream event this one stands for, in order: its ``parts``, and a
+        delta for each text of a ``run`` (made only when asked for: a Chat Completions
+        client never needs them)."""
+        if self.parts is None and self.run is None:
+            return [self]
+        out: list[StreamDelta] = []
+        for part in self.parts or (self,):
+            run = part.run
+            if run is None:
+                out.append(part)
+                continue
+            role, model = part.role, part.upstream_model
+            for text in run.texts:
+                out.append(
+                    StreamDelta(index=part.index, role=role, content=text, upstream_model=model)
+                )
+                role = None
+        return out

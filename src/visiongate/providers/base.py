@@ -11,10 +11,8 @@ and counts each call.
 
 from __future__ import annotations
 
-import codecs
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import orjson
@@ -29,6 +27,7 @@ from visiongate.errors import (
 )
 from visiongate.providers.body import serialise
 from visiongate.providers.delay import parse_delay, whole_seconds
+from visiongate.providers.sse import SseEvent, SseSplitter, iter_sse, iter_sse_batches, sse_texts
 from visiongate.transport import HttpClient, Response, TransportError
 
 if TYPE_CHECKING:
@@ -46,9 +45,6 @@ __all__ = [
     "map_upstream_status",
     "unsupported",
 ]
-
-_MAX_EVENT = 4 * 1024 * 1024  # characters in one SSE event (iter_sse)
-
 
 class Provider(ABC):
     """One provider account (``ProviderEntry``) able to serve the models that name it."""
@@ -120,118 +116,6 @@ class Provider(ABC):
 
 def unsupported(param: str, message: str) -> InvalidRequest:
     return InvalidRequest(message, code="unsupported_parameter", param=param)
-
-
-@dataclass(slots=True)
-class SseEvent:
-    event: str | None
-    data: str
-
-
-async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SseEvent]:
-    """Server-sent events out of a streaming body's chunks, as they arrive.
-
-    Takes whatever each read brought and splits on blank lines, rather than
-    awaiting one line at a time: a network read usually holds several events, and the
-    per-line await cost 10-13 µs per event against ~3 µs this way. Comment lines (``:``
-    keep-alives, as OpenRouter sends) are skipped; multi-line ``data`` fields are joined
-    with newlines as the SSE spec says; ``\r\n`` and ``\r`` line ends are accepted; a
-    last event without its blank line is still delivered.
-
-    Raises TransportError for an event longer than 4 MiB (an upstream that never sends a
-    blank line would otherwise have each read re-join all it sent so far) and for bytes
-    that are not UTF-8.
-    """
-    splitter = SseSplitter()
-    async for chunk in chunks:
-        for event in splitter.feed(chunk):
-            yield event
-    for event in splitter.end():
-        yield event
-
-
-async def iter_sse_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[SseEvent]]:
-    """The events of :func:`iter_sse`, a list per network read (reads that complete no
-    event are skipped): an adapter that handles what arrived together at once saves a
-    step of every generator above it per event. Raises as :func:`iter_sse`."""
-    splitter = SseSplitter()
-    async for chunk in chunks:
-        events = splitter.feed(chunk)
-        if events:
-            yield events
-    events = splitter.end()
-    if events:
-        yield events
-
-
-class SseSplitter:
-    """The SSE parser behind :func:`iter_sse`: bytes in as they are read, whole events out."""
-
-    __slots__ = ("_decoder", "_pending")
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self._pending = ""
-
-    def feed(self, chunk: bytes) -> list[SseEvent]:
-        """The events that ``chunk`` completes. Raises TransportError."""
-        try:
-            text = self._decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            raise TransportError("the stream is not UTF-8") from exc
-        pending = self._pending
-        if "\r" in text or pending[-1:] == "\r":
-            text, pending = _normalise_newlines(pending + text)
-        else:
-            text, pending = pending + text, ""
-        *blocks, rest = text.split("\n\n")
-        events = []
-        for block in blocks:
-            event = _sse_block(block)
-            if event is not None:
-                events.append(event)
-        self._pending = pending = rest + pending
-        if len(pending) > _MAX_EVENT:
-            raise TransportError(f"a stream event is longer than {_MAX_EVENT} characters")
-        return events
-
-    def end(self) -> list[SseEvent]:
-        """The last event, when the body ended without its blank line. Raises TransportError."""
-        try:
-            tail = self._pending + self._decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            raise TransportError("the stream is not UTF-8") from exc
-        self._pending = ""
-        event = _sse_block(tail.replace("\r\n", "\n").replace("\r", "\n"))
-        return [] if event is None else [event]
-
-
-def _normalise_newlines(text: str) -> tuple[str, str]:
-    """``text`` with ``\r\n`` and ``\r`` as ``\n``, and a trailing ``\r`` held back: its
-    ``\n`` may be the first byte of the next read."""
-    held = ""
-    if text.endswith("\r"):
-        text, held = text[:-1], "\r"
-    return text.replace("\r\n", "\n").replace("\r", "\n"), held
-
-
-def _sse_block(block: str) -> SseEvent | None:
-    """One event out of the lines between two blank lines; None when it has no data."""
-    if block.startswith("data: ") and "\n" not in block:
-        return SseEvent(None, block[6:])
-    event: str | None = None
-    data: list[str] = []
-    for line in block.split("\n"):
-        if not line or line[0] == ":":
-            continue
-        name, _, value = line.partition(":")
-        if value[:1] == " ":
-            value = value[1:]
-        if name == "data":
-            data.append(value)
-        elif name == "event":
-            event = value
-    return SseEvent(event, "\n".join(data)) if data else None
 
 
 def map_upstream_status(
@@ -411,11 +295,12 @@ class HttpProvider(Provider):
         finally:
             response.release()
 
-    async def event_batches(self, response: Response) -> AsyncGenerator[list[SseEvent], None]:
-        """:meth:`events`, a list per network read (:func:`iter_sse_batches`)."""
+    async def event_texts(self, response: Response) -> AsyncGenerator[str, None]:
+        """:meth:`events`, unsplit: the text of the events each network read completed
+        (:func:`~visiongate.providers.sse.sse_texts`)."""
         try:
-            async for events in iter_sse_batches(response.iter_chunks()):
-                yield events
+            async for text in sse_texts(response.iter_chunks()):
+                yield text
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name} stopped sending the stream") from exc
         except TransportError as exc:

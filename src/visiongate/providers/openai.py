@@ -31,7 +31,7 @@ from visiongate.core.messages import (
     ThinkingPart,
 )
 from visiongate.errors import GatewayError, InvalidRequest, UpstreamError
-from visiongate.providers.base import HttpProvider, SseEvent, map_upstream_status
+from visiongate.providers.base import HttpProvider, map_upstream_status
 from visiongate.providers.body import payload_text
 from visiongate.providers.openai_compat import HostProfile, minimax_base_resp_error
 from visiongate.providers.openai_shapes import (
@@ -43,6 +43,7 @@ from visiongate.providers.openai_shapes import (
     tool_spec_to_openai,
 )
 from visiongate.providers.openai_stream import StreamState, joined
+from visiongate.providers.sse import next_event
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry, ProviderEntry
@@ -320,10 +321,10 @@ class OpenAIProvider(HttpProvider):
         state = StreamState()
         # Hosts whose chunks need more than the plain reading are mapped chunk by chunk.
         plain = not (self.host.base_resp or self.host.final_chunk_repeats)
-        batches = self.event_batches(response)
+        reads = self.event_texts(response)
         try:
-            async for events in batches:
-                for delta in self._deltas(events, state, plain, model):
+            async for text in reads:
+                for delta in self._deltas(text, state, plain, model):
                     yield delta
                 if state.done:
                     break
@@ -338,60 +339,66 @@ class OpenAIProvider(HttpProvider):
         finally:
             # Releases the connection, or drops it when the body did not end: a client
             # that went away mid-stream also stops the upstream generating.
-            await batches.aclose()
+            await reads.aclose()
 
     def _deltas(
-        self, events: list[SseEvent], state: StreamState, plain: bool, model: ModelEntry
+        self, text: str, state: StreamState, plain: bool, model: ModelEntry
     ) -> Iterator[StreamDelta]:
-        """The deltas to send for the events of one read, up to ``[DONE]`` (which sets
-        ``state.done``): text chunks of one choice in a row joined (:func:`joined`), the
-        rest mapped one by one. An error event raises after the deltas before it."""
+        """The deltas to send for the events of one read (``text``), up to ``[DONE]``
+        (which sets ``state.done``): text chunks of one choice in a row joined
+        (:func:`joined`), runs of them written like the first read by their shape
+        (:meth:`TextChunkShape.run`), the rest mapped one by one. An error event raises
+        after the deltas before it."""
         run: list[StreamDelta] = []
-        for event in events:
-            data = event.data
-            if data.strip() == "[DONE]":
-                state.done = True
-                break
-            chunk, text = self._read(data, state, plain)
+        pos, size = 0, len(text)
+        while pos < size:
+            shape = state.shape
+            found = None if shape is None else shape.run(text, pos)
+            if found is not None:
+                assert shape is not None
+                pos += len(found.raw)
+                delta = StreamDelta(
+                    index=shape.index,
+                    content="".join(found.texts),
+                    upstream_model=shape.model,
+                    chunks=[found],
+                    run=found,
+                )
+            else:
+                event, pos = next_event(text, pos)
+                if event is None:
+                    continue
+                data = event.data
+                if data.strip() == "[DONE]":
+                    state.done = True
+                    break
+                chunk = self._chunk(data)
+                delta = text_of_openai_chunk(chunk) if plain else None
+                if delta is not None:
+                    if shape is None:
+                        state.shape = TextChunkShape.learn(data, delta)
+                    delta.chunks = [data]
             # A choice's first delta must name the role; a chunk that does not is mapped
             # on its own, and the role added to it.
-            if text is not None and (
-                text.role or text.index in state.started or (run and run[0].index == text.index)
+            if delta is not None and (
+                delta.role or delta.index in state.started or (run and run[0].index == delta.index)
             ):
-                if run and run[0].index != text.index:
+                if run and run[0].index != delta.index:
                     yield from state.take_all([joined(run)])
                     run = []
-                text.chunks = [data]
-                run.append(text)
+                run.append(delta)
                 continue
             if run:
                 yield from state.take_all([joined(run)])
                 run = []
-            if chunk is None:  # known by its shape: a text chunk, yet not joined
-                chunk = self._chunk(data)
+            if found is not None:  # a run for a choice not yet started: cannot happen
+                yield from state.take_all([delta])
+                continue
             self._raise_for_body(chunk, model)
             deltas = from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
             yield from state.take_all(deltas)
         if run:
             yield from state.take_all([joined(run)])
-
-    def _read(
-        self, data: str, state: StreamState, plain: bool
-    ) -> tuple[dict[str, Any] | None, StreamDelta | None]:
-        """(the chunk parsed, its delta when it carries only text): a text chunk written
-        like the last one parsed is read by its shape instead (chunk None)."""
-        shape = state.shape
-        if shape is not None:
-            known = shape.text(data)
-            if known is not None:
-                return None, StreamDelta(
-                    index=shape.index, content=known, upstream_model=shape.model
-                )
-        chunk = self._chunk(data)
-        text = text_of_openai_chunk(chunk) if plain else None
-        if text is not None and shape is None:
-            state.shape = TextChunkShape.learn(data, text)
-        return chunk, text
 
     def _chunk(self, text: str) -> dict[str, Any]:
         try:

@@ -21,6 +21,7 @@ from visiongate.core.messages import (
     Choice,
     FinishReason,
     StreamDelta,
+    TextRun,
     ToolCall,
     ToolCallDelta,
     ToolSpec,
@@ -372,46 +373,102 @@ def text_of_openai_chunk(data: dict[str, Any]) -> StreamDelta | None:
 
 # A JSON string body that needs no decoding: no quote, backslash or control character.
 _NOT_PLAIN = re.compile(r'["\\\x00-\x1f]')
+_PLAIN = r'[^"\\\x00-\x1f]*'
+# The member OpenAI pads every stream chunk with (a different random string each time),
+# unless the request sets ``stream_options.include_obfuscation`` to false.
+_OBFUSCATION = ',"obfuscation":"'
+# Members whose values differ from one stream to the next: matched by any value in the
+# patterns, so that one compiled pattern serves every stream of a deployment.
+_PER_STREAM = re.compile(r'"(?:id|created)":("(?:[^"\\]|\\.)*"|\d+)')
+_COMPILED: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {}
 
 
 class TextChunkShape:
     """How one upstream writes the text chunks of a stream, learnt from one that was
-    parsed: the text before the content string and the text after it.
+    parsed: the text before the content string (``head``) and after it (``tail``, where
+    an ``obfuscation`` value, when there is one, may differ from chunk to chunk).
 
-    A later chunk that is that head, a string body without quotes, backslashes or control
-    characters, and that tail, parses as the learnt chunk with only its text changed (the
-    tokens around the string are the same), so it is known without parsing it: the
+    A later run of events that are each ``data: `` + that head + a string body without
+    quotes, backslashes or control characters + that tail parses as the learnt chunk with
+    only its text (and padding) changed, so it is read by :meth:`run` with two passes of
+    a regular expression over the whole run, without a Python step per event: the
     upstream's text chunks differ in their text only (docs/performance.md).
     """
 
-    __slots__ = ("_head", "_span", "_tail", "index", "model")
+    __slots__ = ("_data_head", "_each", "_run", "head", "index", "model", "obfuscated", "tail")
 
     def __init__(self, head: str, tail: str, index: int, model: str | None) -> None:
-        self._head = head
-        self._tail = tail
-        self._span = len(head) + len(tail)
+        self.head = head
+        self.tail = tail
         self.index = index
         self.model = model
+        self._data_head = "data: " + head
+        at = tail.find(_OBFUSCATION)
+        # Where the padding's value starts in the tail, when the tail has one.
+        self.obfuscated: int | None = at + len(_OBFUSCATION) if at >= 0 else None
+        run, self._each = _patterns(head, tail, self.obfuscated)
+        self._run: re.Pattern[str] | None = run
 
     @classmethod
     def learn(cls, text: str, delta: StreamDelta) -> TextChunkShape | None:
         """The shape of ``text``, the chunk :func:`text_of_openai_chunk` made ``delta`` of;
         None when its text cannot mark where the content string is (empty, escaped, or
-        found more than once)."""
+        found more than once), or when the chunk spans lines."""
         content = delta.content
-        if delta.role or not content or _NOT_PLAIN.search(content):
+        if delta.role or not content or _NOT_PLAIN.search(content) or "\n" in text:
             return None
         literal = '"' + content + '"'
         at = text.find(literal)
         if at < 0 or text.find(literal, at + 1) >= 0:
             return None
         end = at + len(literal) - 1
-        return cls(text[: at + 1], text[end:], delta.index, delta.upstream_model)
+        tail = text[end:]
+        padding = tail.find(_OBFUSCATION)
+        if padding >= 0:  # its value is matched as plain text, so it must be plain too
+            start = padding + len(_OBFUSCATION)
+            value_end = tail.find('"', start)
+            if value_end < 0 or _NOT_PLAIN.search(tail, start, value_end):
+                return None
+        return cls(text[: at + 1], tail, delta.index, delta.upstream_model)
 
-    def text(self, chunk: str) -> str | None:
-        """The text of ``chunk`` when it has this shape, else None."""
-        if len(chunk) >= self._span and chunk.startswith(self._head) and chunk.endswith(self._tail):
-            text = chunk[len(self._head) : len(chunk) - len(self._tail)]
-            if _NOT_PLAIN.search(text) is None:
-                return text
-        return None
+    def run(self, text: str, pos: int) -> TextRun | None:
+        """The run of events of this shape that starts at ``pos`` of ``text`` (SSE text,
+        :func:`~visiongate.providers.sse.sse_texts`), or None when the event there is not
+        one."""
+        found = None if self._run is None else self._run.match(text, pos)
+        if found is None:
+            return None
+        raw = text[pos : found.end()]
+        texts = self._each.findall(raw)
+        # The patterns take any id and created: each event must have this stream's own.
+        if raw.count(self._data_head) != len(texts):
+            self._run = None  # an upstream whose id or created changes: event by event
+            return None
+        return TextRun(raw, self.head, self.tail, self.obfuscated, texts)
+
+
+def _patterns(
+    head: str, tail: str, obfuscated: int | None
+) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(a run of events of this shape, one event with its text as the group), compiled
+    once per deployment's way of writing chunks rather than once per stream."""
+    parts, last = [], 0
+    for member in _PER_STREAM.finditer(head):
+        parts.append(re.escape(head[last : member.start(1)]))
+        parts.append(r'"[^"\\\n]*"' if head[member.start(1)] == '"' else r"\d+")
+        last = member.end(1)
+    parts.append(re.escape(head[last:]))
+    if obfuscated is None:
+        after = re.escape(tail)
+    else:
+        value_end = tail.index('"', obfuscated)
+        after = re.escape(tail[:obfuscated]) + _PLAIN + re.escape(tail[value_end:])
+    before = "data: " + "".join(parts)
+    source = before + "(" + _PLAIN + ")" + after + "\n\n"
+    compiled = _COMPILED.get(source)
+    if compiled is None:
+        if len(_COMPILED) >= 256:  # deployments come and go: a bound, not an eviction policy
+            _COMPILED.clear()
+        run = re.compile("(?:" + before + _PLAIN + after + "\n\n)+")
+        compiled = _COMPILED[source] = (run, re.compile(source))
+    return compiled

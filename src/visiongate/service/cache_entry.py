@@ -93,7 +93,7 @@ def encode(
         doc["response"] = _response_doc(response)
     else:
         # Event for event, as the stream was sent (a joined delta as the ones it joins).
-        doc["deltas"] = [_delta_doc(p) for d in deltas or () for p in d.parts or (d,)]
+        doc["deltas"] = [_delta_doc(p) for d in deltas or () for p in d.each()]
     return zlib.compress(orjson.dumps(doc), 1)
 
 

@@ -15,6 +15,8 @@ from openai.types.chat import ChatCompletionChunk
 
 import tests.support.fuzzing  # noqa: F401 - the shared hypothesis profiles
 from visiongate.api.chat.splice import Splicer
+from visiongate.core.messages import TextRun
+from visiongate.providers.openai_shapes import TextChunkShape, text_of_openai_chunk
 
 OWNED = {"id": "chatcmpl-rid", "object": "chat.completion.chunk", "created": 1700000000}
 
@@ -117,3 +119,81 @@ def test_random_chunks_splice_like_they_parse(
         chunk["usage"] = None  # a text chunk's usage is null (others are not relayed)
     text = json.dumps(chunk, ensure_ascii=ensure_ascii, separators=separators)
     assert spliced(text, 'm"\\', include_usage) == expected(chunk, 'm"\\', include_usage)
+
+
+def _run_of(texts: list[str], pad: list[str] | None, upstream_head: dict[str, Any]) -> TextRun:
+    """A run of OpenAI-style text chunks as the adapter reads it (TextChunkShape)."""
+
+    def one(text: str, i: int) -> str:
+        choice = {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+        body: dict[str, Any] = {**upstream_head, "choices": [choice], "usage": None}
+        if pad is not None:
+            body["obfuscation"] = pad[i]
+        return orjson.dumps(body).decode()
+
+    first = one("Hello", 0)
+    delta = text_of_openai_chunk(orjson.loads(first))
+    assert delta is not None
+    shape = TextChunkShape.learn(first, delta)
+    assert shape is not None
+    events = "".join(f"data: {one(t, i)}\n\n" for i, t in enumerate(texts))
+    run = shape.run(events, 0)
+    assert run is not None and run.texts == texts
+    return run
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+@pytest.mark.parametrize("model", ["gpt-4o", 'my "quoted" \\ model', "caf\u00e9"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_a_run_is_spliced_as_its_chunks_are_one_by_one(
+    include_usage: bool, model: str, padded: bool
+) -> None:
+    texts = ["Hel", "lo", "", " wor", "ld."]
+    pad = ["a", "", "Zq9", "x" * 12, "b"] if padded else None
+    run = _run_of(texts, pad, {k: v for k, v in CHUNK.items() if k != "choices"})
+    splicer = Splicer("chatcmpl-rid", model, 1700000000, include_usage)
+    at_once = splicer.frames([run])
+    assert splicer._runs[(run.head, run.tail)]  # replaced over the run, not chunk by chunk
+    one_by_one = Splicer("chatcmpl-rid", model, 1700000000, include_usage).frames(
+        [e[6:] for e in run.raw[:-2].split("\n\n")]
+    )
+    assert at_once == one_by_one
+    for frame, text in zip(at_once.decode()[:-2].split("\n\n"), texts, strict=True):
+        parsed = ChatCompletionChunk.model_validate_json(frame.removeprefix("data: "))
+        assert parsed.id == "chatcmpl-rid" and parsed.model == model
+        assert parsed.choices[0].delta.content == text
+        assert ("usage" in orjson.loads(frame[6:])) is include_usage
+
+
+def test_a_run_mixed_with_single_chunks_keeps_their_order() -> None:
+    run = _run_of(["b", "c"], None, {"id": "up", "model": "m"})
+    single = json.dumps({"id": "up", "model": "m", "choices": [CHOICE]})
+    frames = Splicer("chatcmpl-rid", "gpt-4o", 1, False).frames([single, run, single])
+    contents = [
+        orjson.loads(f[6:])["choices"][0]["delta"]["content"]
+        for f in frames.decode()[:-2].split("\n\n")
+    ]
+    assert contents == [CHOICE["delta"]["content"], "b", "c", CHOICE["delta"]["content"]]
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_characters='"\\'), max_size=12),
+        min_size=1,
+        max_size=8,
+    ),
+    st.booleans(),
+    st.text(max_size=20),
+)
+def test_random_runs_splice_like_their_chunks(
+    texts: list[str], include_usage: bool, model: str
+) -> None:
+    plain = [t for t in texts if not any(ord(c) < 0x20 for c in t)]
+    if not plain:
+        return
+    run = _run_of(plain, None, {"id": "up", "object": "chat.completion.chunk", "created": 3})
+    at_once = Splicer("chatcmpl-r", model, 5, include_usage).frames([run])
+    one_by_one = Splicer("chatcmpl-r", model, 5, include_usage).frames(
+        [e[6:] for e in run.raw[:-2].split("\n\n")]
+    )
+    assert at_once == one_by_one

@@ -1,5 +1,5 @@
-"""TextChunkShape: a text chunk written like a parsed one is read without parsing, and
-only then; cross-checked against orjson on random texts."""
+"""TextChunkShape: a run of text chunks written like a parsed one is read without parsing
+them, and only such a run; cross-checked against orjson on random texts."""
 
 from __future__ import annotations
 
@@ -15,9 +15,14 @@ from visiongate.providers.openai_shapes import TextChunkShape, text_of_openai_ch
 HEAD = '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":'
 
 
-def chunk(content: str, **delta: object) -> str:
+def chunk(content: str, pad: str | None = None, head: str = HEAD, **delta: object) -> str:
     choice = {"index": 0, "delta": {"content": content, **delta}, "finish_reason": None}
-    return HEAD + orjson.dumps([choice]).decode() + "}"
+    padding = "" if pad is None else ',"obfuscation":' + json.dumps(pad)
+    return head + orjson.dumps([choice]).decode() + ',"usage":null' + padding + "}"
+
+
+def sse(*chunks: str) -> str:
+    return "".join(f"data: {c}\n\n" for c in chunks)
 
 
 def shape_of(text: str) -> TextChunkShape | None:
@@ -26,22 +31,65 @@ def shape_of(text: str) -> TextChunkShape | None:
     return TextChunkShape.learn(text, delta)
 
 
-def test_a_chunk_written_alike_is_read_by_its_shape() -> None:
+def texts(shape: TextChunkShape, text: str, pos: int = 0) -> list[str] | None:
+    run = shape.run(text, pos)
+    if run is None:
+        return None
+    assert run.raw == text[pos : pos + len(run.raw)]
+    return run.texts
+
+
+def test_a_run_of_chunks_written_alike_is_read_at_once() -> None:
     shape = shape_of(chunk("Hello "))
     assert shape is not None and shape.index == 0 and shape.model == "m"
-    assert shape.text(chunk("world")) == "world"
-    assert shape.text(chunk("")) == ""
+    events = sse(chunk("world"), chunk(""), chunk(", again"))
+    assert texts(shape, events) == ["world", "", ", again"]
+    done = "data: [DONE]\n\n"
+    assert texts(shape, done + events, len(done)) == ["world", "", ", again"]
 
 
-def test_anything_else_is_left_to_the_parser() -> None:
+def test_a_run_ends_at_the_first_event_written_otherwise() -> None:
     shape = shape_of(chunk("Hello "))
     assert shape is not None
-    assert shape.text(chunk('say "hi"')) is None  # escapes: the parser decodes them
-    assert shape.text(chunk("caf\u00e9").replace("\u00e9", "\\u00e9")) is None
-    assert shape.text(chunk("two\nlines")) is None
-    assert shape.text(chunk("x", role="assistant")) is None  # more than text
-    assert shape.text(chunk("x").replace('"model":"m"', '"model":"n"')) is None
-    assert shape.text(json.dumps(orjson.loads(chunk("x")))) is None  # spaced otherwise
+    ending = [
+        chunk('say "hi"'),  # escapes: the parser decodes them
+        chunk("caf\u00e9").replace("\u00e9", "\\u00e9"),
+        chunk("two\nlines"),
+        chunk("x", role="assistant"),  # more than text
+        chunk("x").replace('"model":"m"', '"model":"n"'),
+        json.dumps(orjson.loads(chunk("x"))),  # spaced otherwise
+        '{"choices":[],"usage":{"prompt_tokens":1}}',
+    ]
+    for other in ending:
+        assert texts(shape, sse(chunk("a"), other, chunk("b"))) == ["a"], other
+        assert shape.run(sse(other), 0) is None, other
+    assert texts(shape, "data: " + chunk("a") + "\n\n:keep-alive\n\n") == ["a"]
+    assert shape.run("data:" + chunk("a") + "\n\n", 0) is None  # read by the SSE parser
+
+
+def test_padding_may_differ_from_chunk_to_chunk() -> None:
+    shape = shape_of(chunk("Hello ", pad="Zx9"))
+    assert shape is not None and shape.obfuscated is not None
+    events = sse(chunk("world", pad=""), chunk("!", pad="abcdefgh"))
+    assert texts(shape, events) == ["world", "!"]
+    assert shape.run(sse(chunk("world")), 0) is None  # without padding: another shape
+    assert shape.run(sse(chunk("world", pad='a"b')), 0) is None
+
+
+def test_another_streams_id_ends_the_runs_of_this_stream() -> None:
+    shape = shape_of(chunk("Hello "))
+    assert shape is not None
+    other = HEAD.replace('"id":"c"', '"id":"d"')
+    assert shape.run(sse(chunk("a"), chunk("b", head=other)), 0) is None
+    # An upstream whose ids or timestamps change within a stream is read event by event.
+    assert shape.run(sse(chunk("a")), 0) is None
+
+
+def test_one_compiled_pattern_serves_every_stream_of_a_deployment() -> None:
+    first = shape_of(chunk("Hello "))
+    second = shape_of(chunk("Hello ", head=HEAD.replace('"id":"c"', '"id":"e"')))
+    assert first is not None and second is not None
+    assert first._each is second._each  # compiled once: the id is matched by any value
 
 
 def test_no_shape_where_the_text_cannot_mark_the_string() -> None:
@@ -49,16 +97,28 @@ def test_no_shape_where_the_text_cannot_mark_the_string() -> None:
     assert shape_of(chunk("m")) is None  # "m" is also the model's string
     assert shape_of(chunk('a "b"')) is None
     assert shape_of(chunk("x", role="assistant")) is None
+    assert shape_of(chunk("x", pad='q"')) is None
 
 
-@given(st.text(min_size=1, max_size=30), st.text(max_size=30))
-def test_read_by_shape_is_what_parsing_reads(first: str, later: str) -> None:
-    learnt = chunk(first)
+@given(
+    st.text(min_size=1, max_size=30),
+    st.lists(st.tuples(st.text(max_size=30), st.none() | st.text(max_size=8)), max_size=6),
+    st.none() | st.text(max_size=8),
+)
+def test_read_by_shape_is_what_parsing_reads(
+    first: str, later: list[tuple[str, str | None]], pad: str | None
+) -> None:
+    learnt = chunk(first, pad=pad)
     delta = text_of_openai_chunk(orjson.loads(learnt))
     assert delta is not None
     shape = TextChunkShape.learn(learnt, delta)
-    text = chunk(later)
-    known = shape.text(text) if shape is not None else None
-    if known is not None:
-        parsed = text_of_openai_chunk(orjson.loads(text))
-        assert parsed is not None and parsed.content == known == later
+    if shape is None:
+        return
+    events = [chunk(text, pad=p) for text, p in later]
+    run = shape.run(sse(*events), 0)
+    if run is None:
+        return
+    assert run.raw == sse(*events[: len(run.texts)])
+    for event, known in zip(events, run.texts, strict=False):
+        parsed = text_of_openai_chunk(orjson.loads(event))
+        assert parsed is not None and parsed.content == known

@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from visiongate.core.messages import TextRun
+
 __all__ = ["Splicer"]
 
 _VALUE = r'(?:"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|null|true|false)'
@@ -40,7 +42,7 @@ class Splicer:
     SSE frames. ``include_usage``: the client asked for usage, so every chunk has a
     ``usage`` member (null before the last chunk, as OpenAI sends it); else none has."""
 
-    __slots__ = ("_head", "_include_usage", "_members", "_seen")
+    __slots__ = ("_head", "_include_usage", "_members", "_runs", "_seen")
 
     def __init__(self, completion_id: str, model: str, created: int, include_usage: bool) -> None:
         self._members = {
@@ -52,10 +54,57 @@ class Splicer:
         self._head = orjson.dumps(self._members).decode()[:-1]  # without its closing brace
         self._include_usage = include_usage
         self._seen = ""  # how the last chunk cut by the expression opened (see chunk)
+        # Per shape of run (head, tail): the replacements that splice its events, or None
+        # where they cannot be made safely.
+        self._runs: dict[tuple[str, str], list[tuple[str, str]] | None] = {}
 
-    def frames(self, chunks: list[str]) -> bytes:
+    def frames(self, chunks: list[str | TextRun]) -> bytes:
         """The ``data:`` events for ``chunks``, the owned members rewritten."""
-        return "".join(["data: " + self.chunk(text) + "\n\n" for text in chunks]).encode()
+        out = []
+        for c in chunks:
+            out.append(self.run(c) if isinstance(c, TextRun) else "data: " + self.chunk(c) + "\n\n")
+        return "".join(out).encode()
+
+    def run(self, run: TextRun) -> str:
+        """The events of ``run`` spliced: every event of a run is the same text around its
+        own string, so what :meth:`chunk` does to one it does to all, and a few
+        replacements over the whole run do it at once."""
+        key = (run.head, run.tail)
+        replacements = self._runs.get(key, False)
+        if replacements is False:
+            replacements = self._runs[key] = self._replacements(run)
+        raw = run.raw
+        n = len(run.texts)
+        # Each replaced text must be found once per event, at its place: then nothing
+        # inside a text (which has no quotes) or elsewhere was taken for it.
+        if replacements is not None and all(raw.count(old) == n for old, _ in replacements):
+            for old, new in replacements:
+                raw = raw.replace(old, new)
+            return raw
+        return "".join(["data: " + self.chunk(e[6:]) + "\n\n" for e in raw[:-2].split("\n\n")])
+
+    def _replacements(self, run: TextRun) -> list[tuple[str, str]] | None:
+        """(upstream text, spliced text) pairs that turn the run's events into the frames
+        :meth:`chunk` makes of them: found by splicing one event with marks in place of
+        its text and padding, and cutting the result at the marks."""
+        text_mark, pad_mark = "\u2063vg-text\u2063", "\u2063vg-pad\u2063"
+        head, tail = run.head, run.tail
+        if run.obfuscated is not None:
+            value_end = tail.index('"', run.obfuscated)
+            tail = tail[: run.obfuscated] + pad_mark + tail[value_end:]
+        spliced = self.chunk(head + text_mark + tail)
+        if spliced.count(text_mark) != 1 or spliced.count(pad_mark) != (run.obfuscated is not None):
+            return None
+        new_head, new_tail = spliced.split(text_mark)
+        if run.obfuscated is None:
+            pairs = [(tail + "\n\n", new_tail + "\n\n")]
+        else:
+            old_before, old_after = tail.split(pad_mark)
+            new_before, new_after = new_tail.split(pad_mark)
+            pairs = [(old_before, new_before), (old_after + "\n\n", new_after + "\n\n")]
+        # The head last: a spliced head holds the client's model name, a tail never does.
+        pairs.append(("data: " + head, "data: " + new_head))
+        return [(old, new) for old, new in pairs if old != new]
 
     def chunk(self, text: str) -> str:
         """One chunk's JSON text with the gateway's ``id``, ``object``, ``created`` and

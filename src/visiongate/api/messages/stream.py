@@ -61,8 +61,8 @@ class MessagesStream:
         return _event("message_start", {"message": message})
 
     def delta(self, delta: StreamDelta) -> bytes:
-        if delta.parts:  # one event per upstream event, as they were joined
-            return b"".join([self.delta(part) for part in delta.parts])
+        if delta.parts or delta.run:  # one event per upstream event, as they were joined
+            return b"".join([self.delta(part) for part in delta.each()])
         frames: list[bytes] = []
         text = delta.content or delta.refusal
         if text:

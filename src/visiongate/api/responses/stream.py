@@ -89,8 +89,8 @@ class ResponsesStream:
         ) + self._event("response.in_progress", {"response": self._response("in_progress")})
 
     def delta(self, delta: StreamDelta) -> bytes:
-        if delta.parts:  # one event per upstream event, as they were joined
-            return b"".join([self.delta(part) for part in delta.parts])
+        if delta.parts or delta.run:  # one event per upstream event, as they were joined
+            return b"".join([self.delta(part) for part in delta.each()])
         frames: list[bytes] = []
         if delta.content:
             frames += self._text(delta.content, refusal=False)
