@@ -357,7 +357,7 @@ class OpenAIProvider(HttpProvider):
             if found is not None:
                 assert shape is not None
                 pos += len(found.raw)
-                delta = StreamDelta(
+                delta: StreamDelta | None = StreamDelta(
                     index=shape.index,
                     content="".join(found.texts),
                     upstream_model=shape.model,
@@ -392,6 +392,7 @@ class OpenAIProvider(HttpProvider):
                 yield from state.take_all([joined(run)])
                 run = []
             if found is not None:  # a run for a choice not yet started: cannot happen
+                assert delta is not None
                 yield from state.take_all([delta])
                 continue
             self._raise_for_body(chunk, model)

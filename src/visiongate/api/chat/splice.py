@@ -70,8 +70,9 @@ class Splicer:
         own string, so what :meth:`chunk` does to one it does to all, and a few
         replacements over the whole run do it at once."""
         key = (run.head, run.tail)
-        replacements = self._runs.get(key, False)
-        if replacements is False:
+        if key in self._runs:
+            replacements = self._runs[key]
+        else:
             replacements = self._runs[key] = self._replacements(run)
         raw = run.raw
         n = len(run.texts)
