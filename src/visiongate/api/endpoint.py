@@ -314,7 +314,10 @@ class Endpoint:
                         task.cancel()
                     return
 
-        watcher = asyncio.create_task(watch())
+        # Started the first time the stream waits for the provider: until then the
+        # stream only writes, and a client that is gone makes the write fail. A stream
+        # whose answer came in one read never needs it (a task costs ~10 µs).
+        watcher: asyncio.Task[None] | None = None
         # Rendered, not yet written: what the surface sends before the first delta.
         frames: list[bytes] = [renderer.start()]
         waiting: Suspended[StreamDelta] | None = None
@@ -346,6 +349,8 @@ class Endpoint:
                 await send(_body(frames))
                 frames.clear()
                 waiting = None  # awaiting it finishes or closes it
+                if watcher is None:
+                    watcher = asyncio.create_task(watch())
                 try:
                     if ping is None:
                         delta = await step
@@ -372,7 +377,8 @@ class Endpoint:
                 task.uncancel()
             outcome.status, outcome.error_code = 499, "client_closed"
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
             if waiting is not None:  # interrupted while writing, with a step half-run
                 await waiting.unwind()
             await deltas.aclose()

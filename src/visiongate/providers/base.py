@@ -27,7 +27,7 @@ from visiongate.errors import (
 )
 from visiongate.providers.body import serialise
 from visiongate.providers.delay import parse_delay, whole_seconds
-from visiongate.providers.sse import SseEvent, SseSplitter, iter_sse, iter_sse_batches, sse_texts
+from visiongate.providers.sse import SseEvent, SseSplitter, iter_sse, iter_sse_batches
 from visiongate.transport import HttpClient, Response, TransportError
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ __all__ = [
     "map_upstream_status",
     "unsupported",
 ]
+
 
 class Provider(ABC):
     """One provider account (``ProviderEntry``) able to serve the models that name it."""
@@ -296,10 +297,19 @@ class HttpProvider(Provider):
             response.release()
 
     async def event_texts(self, response: Response) -> AsyncGenerator[str, None]:
-        """:meth:`events`, unsplit: the text of the events each network read completed
-        (:func:`~visiongate.providers.sse.sse_texts`)."""
+        """:meth:`events`, unsplit: per network read, the text of the events it completed
+        (:meth:`SseSplitter.feed_text`; reads that complete none are skipped), for
+        :func:`~visiongate.providers.sse.next_event` to take apart. The splitter is driven
+        here rather than by a generator of its own: each level of generator costs every
+        read a step."""
+        splitter = SseSplitter()
         try:
-            async for text in sse_texts(response.iter_chunks()):
+            async for chunk in response.iter_chunks():
+                text = splitter.feed_text(chunk)
+                if text:
+                    yield text
+            text = splitter.end_text()
+            if text:
                 yield text
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name} stopped sending the stream") from exc

@@ -377,10 +377,10 @@ _PLAIN = r'[^"\\\x00-\x1f]*'
 # The member OpenAI pads every stream chunk with (a different random string each time),
 # unless the request sets ``stream_options.include_obfuscation`` to false.
 _OBFUSCATION = ',"obfuscation":"'
-# Members whose values differ from one stream to the next: matched by any value in the
-# patterns, so that one compiled pattern serves every stream of a deployment.
-_PER_STREAM = re.compile(r'"(?:id|created)":("(?:[^"\\]|\\.)*"|\d+)')
-_COMPILED: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {}
+# The values that differ from one stream to the next (``id``, ``created``): matched by any
+# value in the patterns, so that one compiled pattern serves every stream of a deployment.
+_PER_STREAM = re.compile(r'(?<="id":)"(?:[^"\\]|\\.)*"|(?<="created":)\d+')
+_COMPILED: dict[tuple[str, str, str | None], tuple[re.Pattern[str], re.Pattern[str]]] = {}
 
 
 class TextChunkShape:
@@ -432,9 +432,9 @@ class TextChunkShape:
         return cls(text[: at + 1], tail, delta.index, delta.upstream_model)
 
     def run(self, text: str, pos: int) -> TextRun | None:
-        """The run of events of this shape that starts at ``pos`` of ``text`` (SSE text,
-        :func:`~visiongate.providers.sse.sse_texts`), or None when the event there is not
-        one."""
+        """The run of events of this shape that starts at ``pos`` of ``text`` (the SSE
+        text of a read, :meth:`~visiongate.providers.sse.SseSplitter.feed_text`), or None
+        when the event there is not one."""
         found = None if self._run is None else self._run.match(text, pos)
         if found is None:
             return None
@@ -451,24 +451,30 @@ def _patterns(
     head: str, tail: str, obfuscated: int | None
 ) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """(a run of events of this shape, one event with its text as the group), compiled
-    once per deployment's way of writing chunks rather than once per stream."""
-    parts, last = [], 0
-    for member in _PER_STREAM.finditer(head):
-        parts.append(re.escape(head[last : member.start(1)]))
-        parts.append(r'"[^"\\\n]*"' if head[member.start(1)] == '"' else r"\d+")
-        last = member.end(1)
-    parts.append(re.escape(head[last:]))
+    once per deployment's way of writing chunks rather than once per stream (building the
+    expression costs more than the rest of a short stream)."""
     if obfuscated is None:
-        after = re.escape(tail)
+        before_pad, after_pad = tail, None
     else:
-        value_end = tail.index('"', obfuscated)
-        after = re.escape(tail[:obfuscated]) + _PLAIN + re.escape(tail[value_end:])
+        before_pad, after_pad = tail[:obfuscated], tail[tail.index('"', obfuscated) :]
+    key = (_PER_STREAM.sub("", head), before_pad, after_pad)
+    compiled = _COMPILED.get(key)
+    if compiled is not None:
+        return compiled
+    parts, last = [], 0
+    for value in _PER_STREAM.finditer(head):
+        parts.append(re.escape(head[last : value.start()]))
+        parts.append(r'"[^"\\\n]*"' if head[value.start()] == '"' else r"\d+")
+        last = value.end()
+    parts.append(re.escape(head[last:]))
+    after = re.escape(before_pad)
+    if after_pad is not None:
+        after += _PLAIN + re.escape(after_pad)
     before = "data: " + "".join(parts)
-    source = before + "(" + _PLAIN + ")" + after + "\n\n"
-    compiled = _COMPILED.get(source)
-    if compiled is None:
-        if len(_COMPILED) >= 256:  # deployments come and go: a bound, not an eviction policy
-            _COMPILED.clear()
-        run = re.compile("(?:" + before + _PLAIN + after + "\n\n)+")
-        compiled = _COMPILED[source] = (run, re.compile(source))
+    if len(_COMPILED) >= 256:  # deployments come and go: a bound, not an eviction policy
+        _COMPILED.clear()
+    compiled = _COMPILED[key] = (
+        re.compile("(?:" + before + _PLAIN + after + "\n\n)+"),
+        re.compile(before + "(" + _PLAIN + ")" + after + "\n\n"),
+    )
     return compiled

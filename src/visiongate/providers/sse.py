@@ -2,7 +2,7 @@
 
 Two ways to take them: as :class:`SseEvent` objects (:func:`iter_sse`,
 :func:`iter_sse_batches`), or as the text of the events each read completed
-(:func:`sse_texts`), for an adapter that reads runs of alike events with one regular
+(:meth:`SseSplitter.feed_text`), for an adapter that reads runs of alike events with one regular
 expression instead of one Python step per event (``providers/openai.py``) and takes the
 others out one at a time with :func:`next_event`.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from visiongate.transport import TransportError
 
-__all__ = ["SseEvent", "SseSplitter", "iter_sse", "iter_sse_batches", "next_event", "sse_texts"]
+__all__ = ["SseEvent", "SseSplitter", "iter_sse", "iter_sse_batches", "next_event"]
 
 _MAX_EVENT = 4 * 1024 * 1024  # characters in one SSE event (iter_sse)
 
@@ -62,24 +62,9 @@ async def iter_sse_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[S
         yield events
 
 
-async def sse_texts(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """What :func:`iter_sse_batches` would split, unsplit: per network read, the text of
-    the events it completed, newlines normalised to ``\n``, ending in a blank line (reads
-    that complete none are skipped). :func:`next_event` takes the events out of it.
-    Raises as :func:`iter_sse`."""
-    splitter = SseSplitter()
-    async for chunk in chunks:
-        text = splitter.feed_text(chunk)
-        if text:
-            yield text
-    text = splitter.end_text()
-    if text:
-        yield text
-
-
 def next_event(text: str, pos: int) -> tuple[SseEvent | None, int]:
-    """The event at ``pos`` of a text from :func:`sse_texts` (None for a block without
-    data: a comment, a keep-alive), and where the next one starts."""
+    """The event at ``pos`` of a text from :meth:`SseSplitter.feed_text` (None for a block
+    without data: a comment, a keep-alive), and where the next one starts."""
     end = text.find("\n\n", pos)
     return _sse_block(text[pos:end]), end + 2
 

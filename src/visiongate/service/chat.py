@@ -293,8 +293,8 @@ class ChatService:
             if answer is not None:
                 replayed = answer.as_deltas()
                 await self._finish_hit(prepared, outcome, answer)
-                for delta in replayed:
-                    yield delta
+                for cached in replayed:
+                    yield cached
                 yield StreamDelta(usage=answer.usage)
                 return
             kept = []
@@ -304,31 +304,37 @@ class ChatService:
         deltas: AsyncIterator[StreamDelta] | None = None
         ended = False
         try:
-            deltas, first = await self._open(prepared)
-            if first is not None:
-                async for delta in _chain(first, deltas):
-                    if outcome.first_token_at is None and (
-                        delta.content or delta.tool_calls or delta.refusal
-                    ):
-                        outcome.first_token_at = time.perf_counter()
-                    if delta.content:
-                        text_chars += len(delta.content)
-                    if delta.usage is not None:
-                        usage = delta.usage
-                        delta.usage = None
-                    if delta.upstream_model:
-                        outcome.upstream_model = delta.upstream_model
-                    if (
-                        delta.role
-                        or delta.content is not None
-                        or delta.refusal is not None
-                        or delta.tool_calls
-                        or delta.finish_reason
-                    ):
-                        if kept is not None:
-                            kept.append(delta)
-                        yield delta
-            ended = first is not None
+            deltas, delta = await self._open(prepared)
+            opened = delta is not None
+            # A loop over anext rather than a generator that yields the first delta and
+            # then the rest: each level of generator costs every step of the stream.
+            while delta is not None:
+                if outcome.first_token_at is None and (
+                    delta.content or delta.tool_calls or delta.refusal
+                ):
+                    outcome.first_token_at = time.perf_counter()
+                if delta.content:
+                    text_chars += len(delta.content)
+                if delta.usage is not None:
+                    usage = delta.usage
+                    delta.usage = None
+                if delta.upstream_model:
+                    outcome.upstream_model = delta.upstream_model
+                if (
+                    delta.role
+                    or delta.content is not None
+                    or delta.refusal is not None
+                    or delta.tool_calls
+                    or delta.finish_reason
+                ):
+                    if kept is not None:
+                        kept.append(delta)
+                    yield delta
+                try:
+                    delta = await anext(deltas)
+                except StopAsyncIteration:
+                    break
+            ended = opened
         finally:
             if ticket is not None and not ended:
                 ticket.release()  # failed, empty or abandoned: not an answer to keep
@@ -384,10 +390,3 @@ class ChatService:
             estimated=True,
         )
 
-
-async def _chain(
-    first: StreamDelta, rest: AsyncIterator[StreamDelta]
-) -> AsyncIterator[StreamDelta]:
-    yield first
-    async for delta in rest:
-        yield delta
