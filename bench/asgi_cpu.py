@@ -254,6 +254,11 @@ def main() -> None:
         help="measure floor.py's bare pass-through in place of this checkout (OpenAI route;"
         " with --ab, against that tree)",
     )
+    ap.add_argument(
+        "--obfuscation",
+        action="store_true",
+        help="the fake upstream pads each OpenAI stream chunk, as OpenAI does by default",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--key", default="sk-bench-static", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -276,6 +281,7 @@ def main() -> None:
             str(port),
             "--latency-ms",
             "0",
+            *(["--obfuscation"] if args.obfuscation else []),
         ],
         stdout=subprocess.DEVNULL,
     )

@@ -127,6 +127,7 @@ class Bench:
             str(a.latency_ms),
             "--stream-chunks",
             str(a.stream_chunks),
+            *(["--obfuscation"] if a.obfuscation else []),
         ]
         self.upstream = Proc(
             "upstream",
@@ -481,6 +482,11 @@ def main() -> int:
         "--latency-ms", type=float, default=0, help="the fake upstream's delay (try 50)"
     )
     ap.add_argument("--stream-chunks", type=int, default=20)
+    ap.add_argument(
+        "--obfuscation",
+        action="store_true",
+        help="the fake upstream pads each OpenAI stream chunk, as OpenAI does by default",
+    )
     ap.add_argument("--workers", type=int, default=1, help="visiongate --workers")
     ap.add_argument("--gateway-cores", help="taskset list for the gateway (default 0)")
     ap.add_argument("--load-cores", help="taskset list for everything else (default 1)")

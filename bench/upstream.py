@@ -23,11 +23,15 @@ import orjson
 from httpcore import Reply, Request, serve
 
 _ANTHROPIC_MEDIA = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+_PADDING = "Zq8XbT3kLm0pRw7v"
 _WORDS = ("The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "by", "a", "river")
 
 
 class Upstream:
-    def __init__(self, latency_ms: float, chunks: int, chunk_delay_ms: float) -> None:
+    def __init__(
+        self, latency_ms: float, chunks: int, chunk_delay_ms: float, obfuscation: bool = False
+    ) -> None:
+        self.obfuscation = obfuscation
         self.delay = latency_ms / 1000.0
         self.chunk_delay = chunk_delay_ms / 1000.0
         self.chunks = max(1, chunks)
@@ -124,7 +128,10 @@ class Upstream:
 
         def frame(delta: dict[str, Any], finish: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            return b"data: " + orjson.dumps({**head, "choices": [choice]}) + b"\n\n"
+            body: dict[str, Any] = {**head, "choices": [choice]}
+            if self.obfuscation:  # OpenAI pads every chunk to hide the tokens' lengths
+                body["obfuscation"] = _PADDING[: max(1, 16 - len(delta.get("content") or ""))]
+            return b"data: " + orjson.dumps(body) + b"\n\n"
 
         frames = [frame({"role": "assistant", "content": ""})]
         frames += [frame({"content": word}) for word in self.words]
@@ -251,8 +258,15 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
     ap.add_argument("--stream-chunks", type=int, default=20, help="content chunks per stream")
     ap.add_argument("--chunk-delay-ms", type=float, default=0.0, help="delay between SSE chunks")
+    ap.add_argument(
+        "--obfuscation",
+        action="store_true",
+        help="pad each OpenAI chunk with an obfuscation member, as OpenAI does by default",
+    )
     args = ap.parse_args()
-    upstream = Upstream(args.latency_ms, args.stream_chunks, args.chunk_delay_ms)
+    upstream = Upstream(
+        args.latency_ms, args.stream_chunks, args.chunk_delay_ms, obfuscation=args.obfuscation
+    )
 
     def connected() -> None:
         upstream.stats["connections"] += 1

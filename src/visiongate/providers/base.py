@@ -296,24 +296,22 @@ class HttpProvider(Provider):
         finally:
             response.release()
 
-    async def event_texts(self, response: Response) -> AsyncGenerator[str, None]:
-        """:meth:`events`, unsplit: per network read, the text of the events it completed
-        (:meth:`SseSplitter.feed_text`; reads that complete none are skipped), for
-        :func:`~visiongate.providers.sse.next_event` to take apart. The splitter is driven
-        here rather than by a generator of its own: each level of generator costs every
-        read a step."""
-        splitter = SseSplitter()
+    async def event_text(self, response: Response, splitter: SseSplitter) -> str:
+        """The text of the events that the next network reads complete (as
+        :meth:`SseSplitter.feed_text`; a read that completes none is waited past), ``""``
+        once the body has ended; for :func:`~visiongate.providers.sse.next_event` to take
+        apart. An awaited call rather than a generator: each level of async generator
+        costs a stream a registration, a close and a step per read. The caller releases
+        ``response``."""
         try:
-            async for chunk in response.iter_chunks():
+            while True:
+                chunk = await response.next_chunk()
+                if not chunk:
+                    return splitter.end_text()
                 text = splitter.feed_text(chunk)
                 if text:
-                    yield text
-            text = splitter.end_text()
-            if text:
-                yield text
+                    return text
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name} stopped sending the stream") from exc
         except TransportError as exc:
             raise UpstreamError(f"{self.name} broke the stream: {exc}") from exc
-        finally:
-            response.release()

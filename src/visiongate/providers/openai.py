@@ -43,7 +43,7 @@ from visiongate.providers.openai_shapes import (
     tool_spec_to_openai,
 )
 from visiongate.providers.openai_stream import StreamState, joined
-from visiongate.providers.sse import next_event
+from visiongate.providers.sse import SseSplitter, next_event
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry, ProviderEntry
@@ -321,9 +321,9 @@ class OpenAIProvider(HttpProvider):
         state = StreamState()
         # Hosts whose chunks need more than the plain reading are mapped chunk by chunk.
         plain = not (self.host.base_resp or self.host.final_chunk_repeats)
-        reads = self.event_texts(response)
+        splitter = SseSplitter()
         try:
-            async for text in reads:
+            while text := await self.event_text(response, splitter):
                 for delta in self._deltas(text, state, plain, model):
                     yield delta
                 if state.done:
@@ -339,7 +339,7 @@ class OpenAIProvider(HttpProvider):
         finally:
             # Releases the connection, or drops it when the body did not end: a client
             # that went away mid-stream also stops the upstream generating.
-            await reads.aclose()
+            response.release()
 
     def _deltas(
         self, text: str, state: StreamState, plain: bool, model: ModelEntry

@@ -389,4 +389,3 @@ class ChatService:
             image_tokens=outcome.image_tokens,
             estimated=True,
         )
-

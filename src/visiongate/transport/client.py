@@ -50,9 +50,10 @@ _USER_AGENT = "visiongate"
 class Response:
     """An answer whose status and headers have arrived; the body is read from it.
 
-    Read the body with :meth:`read` or :meth:`iter_chunks`, then :meth:`release` (which
-    :meth:`read` does itself) so the connection goes back to the pool; :meth:`close`
-    drops the connection instead, which is how a stream the client left is stopped.
+    Read the body with :meth:`read`, :meth:`iter_chunks` or :meth:`next_chunk`, then
+    :meth:`release` (which :meth:`read` does itself) so the connection goes back to the
+    pool; :meth:`close` drops the connection instead, which is how a stream the client
+    left is stopped.
     """
 
     __slots__ = ("_client", "_conn", "_deadline", "_key", "_timeout", "headers", "status")
@@ -115,6 +116,25 @@ class Response:
                 continue
             if conn.complete:
                 return
+            try:
+                await conn.wait(self._wait_for(conn))
+            except BaseException:
+                self.close()
+                raise
+
+    async def next_chunk(self) -> bytes:
+        """What has arrived of the body since the last call, waiting for something when
+        nothing has; ``b""`` once the body has ended. :meth:`iter_chunks` as one awaited
+        call per read, for a reader that would otherwise wrap a generator in a generator.
+        Raises TimeoutError or TransportError (and drops the connection)."""
+        conn = self._conn
+        if conn is None:
+            raise TransportError("the answer was already read or dropped")
+        while True:
+            if conn.chunks:
+                return conn.take()
+            if conn.complete:
+                return b""
             try:
                 await conn.wait(self._wait_for(conn))
             except BaseException:
