@@ -48,20 +48,30 @@ def test_a_run_of_chunks_written_alike_is_read_at_once() -> None:
     assert texts(shape, done + events, len(done)) == ["world", "", ", again"]
 
 
+def test_texts_with_escapes_are_read_in_the_run_and_decoded() -> None:
+    shape = shape_of(chunk("Hello "))
+    assert shape is not None
+    escaped = chunk("caf\u00e9").replace("\u00e9", "\\u00e9")
+    events = sse(chunk('say "hi"'), escaped, chunk("two\nlines\t\\"), chunk("\U0001f642"))
+    assert texts(shape, events) == ['say "hi"', "caf\u00e9", "two\nlines\t\\", "\U0001f642"]
+
+
 def test_a_run_ends_at_the_first_event_written_otherwise() -> None:
     shape = shape_of(chunk("Hello "))
     assert shape is not None
     ending = [
-        chunk('say "hi"'),  # escapes: the parser decodes them
-        chunk("caf\u00e9").replace("\u00e9", "\\u00e9"),
-        chunk("two\nlines"),
         chunk("x", role="assistant"),  # more than text
         chunk("x").replace('"model":"m"', '"model":"n"'),
+        chunk("x").replace('"id":"c"', '"id":"d"'),  # another stream's
         json.dumps(orjson.loads(chunk("x"))),  # spaced otherwise
+        chunk("x").replace('"x"', '"a"b"'),  # not JSON: a bare quote
+        chunk("x").replace('"x"', '"a\\qb"'),  # not JSON: no such escape
+        chunk("x").replace('"x"', '"a\tb"'),  # not JSON: a bare control character
         '{"choices":[],"usage":{"prompt_tokens":1}}',
     ]
     for other in ending:
         assert texts(shape, sse(chunk("a"), other, chunk("b"))) == ["a"], other
+        assert texts(shape, sse(chunk("a"), chunk("b"), other)) == ["a", "b"], other
         assert shape.run(sse(other), 0) is None, other
     assert texts(shape, "data: " + chunk("a") + "\n\n:keep-alive\n\n") == ["a"]
     assert shape.run("data:" + chunk("a") + "\n\n", 0) is None  # read by the SSE parser
@@ -70,26 +80,11 @@ def test_a_run_ends_at_the_first_event_written_otherwise() -> None:
 def test_padding_may_differ_from_chunk_to_chunk() -> None:
     shape = shape_of(chunk("Hello ", pad="Zx9"))
     assert shape is not None and shape.obfuscated is not None
-    events = sse(chunk("world", pad=""), chunk("!", pad="abcdefgh"))
-    assert texts(shape, events) == ["world", "!"]
+    events = sse(chunk("world", pad=""), chunk('"!"', pad="abcdefgh"))
+    assert texts(shape, events) == ["world", '"!"']
     assert shape.run(sse(chunk("world")), 0) is None  # without padding: another shape
     assert shape.run(sse(chunk("world", pad='a"b')), 0) is None
-
-
-def test_another_streams_id_ends_the_runs_of_this_stream() -> None:
-    shape = shape_of(chunk("Hello "))
-    assert shape is not None
-    other = HEAD.replace('"id":"c"', '"id":"d"')
-    assert shape.run(sse(chunk("a"), chunk("b", head=other)), 0) is None
-    # An upstream whose ids or timestamps change within a stream is read event by event.
-    assert shape.run(sse(chunk("a")), 0) is None
-
-
-def test_one_compiled_pattern_serves_every_stream_of_a_deployment() -> None:
-    first = shape_of(chunk("Hello "))
-    second = shape_of(chunk("Hello ", head=HEAD.replace('"id":"c"', '"id":"e"')))
-    assert first is not None and second is not None
-    assert first._each is second._each  # compiled once: the id is matched by any value
+    assert texts(shape, sse(chunk("a", pad="p"), chunk("b", pad="a\\b"))) == ["a"]
 
 
 def test_no_shape_where_the_text_cannot_mark_the_string() -> None:
@@ -115,10 +110,16 @@ def test_read_by_shape_is_what_parsing_reads(
     if shape is None:
         return
     events = [chunk(text, pad=p) for text, p in later]
+
+    def fits(p: str | None) -> bool:  # padded alike, with a padding written plainly
+        return p is None if pad is None else p is not None and "\\" not in json.dumps(p)
+
+    alike = next((i for i, (_, p) in enumerate(later) if not fits(p)), len(later))
     run = shape.run(sse(*events), 0)
+    assert (0 if run is None else len(run.texts)) == alike  # every event alike, no other
     if run is None:
         return
-    assert run.raw == sse(*events[: len(run.texts)])
+    assert run.raw == sse(*events[:alike])
     for event, known in zip(events, run.texts, strict=False):
         parsed = text_of_openai_chunk(orjson.loads(event))
         assert parsed is not None and parsed.content == known
