@@ -208,16 +208,17 @@ class ToolCallDelta:
 class TextRun:
     """Upstream ``chat.completion.chunk`` events in a row, read together, that differ in
     their text only (and in an ``obfuscation`` value, which OpenAI pads each chunk with):
-    each is ``data: `` + ``head`` + its text + ``tail`` (with the ``obfuscation`` member
-    inside ``tail``, at ``obfuscated``, when it has one), then a blank line; ``raw`` is
-    all of them as received, ``texts`` their texts in order (no escapes in them). Read with
-    one regular expression rather than event by event
+    each is ``data: `` + ``head`` + a body + the end of ``tail``, then a blank line. A
+    body is the text's JSON string body, and when the chunks are padded the tail up to the
+    padding's value (``tail[:obfuscated]``) and that value. ``texts`` are the texts
+    decoded, ``raw`` all the events as received. Read without a step per event
     (:class:`~visiongate.providers.openai_shapes.TextChunkShape`)."""
 
     raw: str
     head: str
     tail: str
     obfuscated: int | None
+    bodies: list[str]
     texts: list[str]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from itertools import repeat
+from operator import and_, getitem
 from typing import Any, Literal
 
 import orjson
@@ -386,14 +387,15 @@ class TextChunkShape:
 
     Later events that are each ``data: `` + that head + a JSON string body + that tail
     parse as the learnt chunk with only its text (and padding) changed, so a run of them
-    is read by :meth:`run` without a Python step per event: split apart where one event
-    ends and the next begins (text that holds a newline, which no JSON string body
-    does), and their texts decoded as one JSON array. String searches, not a regular
-    expression: ``re`` spent about 28 instructions a character on a 20-chunk run, a
-    quarter of the stream's cost (docs/performance.md).
+    is read by :meth:`run` without a Python step per event: the read is split into events
+    and each is checked and cut by ``map`` over the list (C calls, no Python frames),
+    their texts decoded as one JSON array. No regular expression and no long needle
+    searched for: ``re`` spent about 28 instructions a character on a 20-chunk run, and
+    ``str.split`` on a 200-character separator prepares the needle at every call
+    (docs/performance.md).
     """
 
-    __slots__ = ("_after", "_before_pad", "_data_head", "_sep", "head", "index", "model", "tail")
+    __slots__ = ("_before_pad", "_cut", "_data_head", "_end", "head", "index", "model", "tail")
 
     def __init__(self, head: str, tail: str, index: int, model: str | None) -> None:
         self.head = head
@@ -404,13 +406,13 @@ class TextChunkShape:
         at = tail.find(_OBFUSCATION)
         if at < 0:
             self._before_pad: str | None = None
-            self._after = tail + "\n\n"
+            self._end = tail
         else:
             value = at + len(_OBFUSCATION)
             self._before_pad = tail[:value]
-            self._after = tail[tail.index('"', value) :] + "\n\n"
-        # What lies between two events of a run: the end of one and the head of the next.
-        self._sep = self._after + self._data_head
+            self._end = tail[tail.index('"', value) :]
+        # An event's body, out of the event.
+        self._cut = slice(len(self._data_head), -len(self._end))
 
     @property
     def obfuscated(self) -> int | None:
@@ -446,56 +448,58 @@ class TextChunkShape:
         head = self._data_head
         if not text.startswith(head, pos):
             return None
-        # What follows each head up to the next event's head: a body (and padding) when
-        # the event is of this shape. The last is cut where its event ends, if it does.
-        pieces = text[pos + len(head) :].split(self._sep)
-        last = pieces[-1]
-        end = last.find(self._after)
-        if end < 0:
-            pieces.pop()
-        else:
-            pieces[-1] = last[:end]
-        texts = self._texts(pieces) if pieces else None
-        if texts is None:  # some event is written otherwise: the run ends at it
+        events = text[pos:].split("\n\n")
+        events.pop()  # what follows the last blank line: nothing
+        alike = list(
+            map(
+                and_,
+                map(str.startswith, events, repeat(head)),
+                map(str.endswith, events, repeat(self._end)),
+            )
+        )
+        if False in alike:
+            del events[alike.index(False) :]
+        if events:
+            # Long enough to hold the head and the end apart, not overlapping.
+            shortest = len(head) + len(self._end)
+            lengths = list(map(len, events))
+            if min(lengths) < shortest:
+                del events[next(i for i, n in enumerate(lengths) if n < shortest) :]
+        bodies: list[str] = list(map(getitem, events, repeat(self._cut)))
+        texts = self._texts(bodies) if bodies else None
+        if texts is None:  # some event is written otherwise: the run ends before it
             texts = []
-            for i, piece in enumerate(pieces):
-                one = self._texts([piece])
+            for body in bodies:
+                one = self._texts([body])
                 if one is None:
-                    # The event this piece starts may still be of the shape, and the
-                    # next one not: then it ends where its own tail does.
-                    end = piece.find(self._after)
-                    one = self._texts([piece[:end]]) if end >= 0 else None
-                    if one is not None:
-                        pieces[i] = piece[:end]
-                        texts += one
                     break
                 texts += one
             if not texts:
                 return None
-            del pieces[len(texts) :]
-        size = len(pieces) * (len(head) + len(self._after)) + sum(map(len, pieces))
-        return TextRun(text[pos : pos + size], self.head, self.tail, self.obfuscated, texts)
+            del bodies[len(texts) :], events[len(texts) :]
+        size = sum(map(len, events)) + 2 * len(events)
+        return TextRun(text[pos : pos + size], self.head, self.tail, self.obfuscated, bodies, texts)
 
-    def _texts(self, pieces: list[str]) -> list[str] | None:
-        """The texts of ``pieces`` decoded, when each is the body (and padding) of an
-        event of this shape; else None."""
+    def _texts(self, bodies: list[str]) -> list[str] | None:
+        """The texts of ``bodies`` decoded, when each is the body of an event of this
+        shape (a JSON string body, and its padding); else None."""
         before_pad = self._before_pad
         if before_pad is not None:
             # body + the tail up to the padding + padding, once each: cut all at once
             # (neither holds a NUL, which a JSON string escapes).
-            if list(map(str.count, pieces, repeat(before_pad))).count(1) != len(pieces):
+            if list(map(str.count, bodies, repeat(before_pad))).count(1) != len(bodies):
                 return None
-            cut = "\x00".join(pieces).replace(before_pad, "\x00").split("\x00")
+            cut = "\x00".join(bodies).replace(before_pad, "\x00").split("\x00")
             pads = "".join(cut[1::2])
             if '"' in pads or "\\" in pads or "\n" in pads:
                 return None
-            pieces = cut[0::2]
-        joined = '","'.join(pieces)
-        if "\n" in joined:  # a piece that runs on into the next events
+            bodies = cut[0::2]
+        joined = '","'.join(bodies)
+        if "\n" in joined:  # an SSE event of more than one line
             return None
         try:
             texts = orjson.loads('["' + joined + '"]')
         except orjson.JSONDecodeError:
             return None
         # A body with a bare quote in it would have made more strings, or fewer.
-        return texts if len(texts) == len(pieces) else None
+        return texts if len(texts) == len(bodies) else None

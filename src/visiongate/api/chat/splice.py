@@ -54,9 +54,9 @@ class Splicer:
         self._head = orjson.dumps(self._members).decode()[:-1]  # without its closing brace
         self._include_usage = include_usage
         self._seen = ""  # how the last chunk cut by the expression opened (see chunk)
-        # Per shape of run (head, tail): the replacements that splice its events, or None
-        # where they cannot be made safely.
-        self._runs: dict[tuple[str, str], list[tuple[str, str]] | None] = {}
+        # Per shape of run (head, tail): how its events are spliced (run), or None where
+        # that cannot be done by joining.
+        self._runs: dict[tuple[str, str], tuple[str, str, str, tuple[str, str] | None] | None] = {}
 
     def frames(self, chunks: list[str | TextRun]) -> bytes:
         """The ``data:`` events for ``chunks``, the owned members rewritten."""
@@ -66,28 +66,29 @@ class Splicer:
         return "".join(out).encode()
 
     def run(self, run: TextRun) -> str:
-        """The events of ``run`` spliced: every event of a run is the same text around its
-        own string, so what :meth:`chunk` does to one it does to all, and a few
-        replacements over the whole run do it at once."""
+        """The events of ``run`` spliced: every event of a run is the same head and tail
+        around its own body, so what :meth:`chunk` does to one it does to all, and the
+        bodies joined between the spliced head and tail do it at once."""
         key = (run.head, run.tail)
         if key in self._runs:
-            replacements = self._runs[key]
+            parts = self._runs[key]
         else:
-            replacements = self._runs[key] = self._replacements(run)
-        raw = run.raw
-        n = len(run.texts)
-        # Each replaced text must be found once per event, at its place: then nothing
-        # inside a text (which has no quotes) or elsewhere was taken for it.
-        if replacements is not None and all(raw.count(old) == n for old, _ in replacements):
-            for old, new in replacements:
-                raw = raw.replace(old, new)
-            return raw
-        return "".join(["data: " + self.chunk(e[6:]) + "\n\n" for e in raw[:-2].split("\n\n")])
+            parts = self._runs[key] = self._run_parts(run)
+        if parts is not None:
+            head, between, end, padding = parts
+            inner = between.join(run.bodies)
+            if padding is None:
+                return head + inner + end
+            old, new = padding  # the tail before the padding changed (its usage member)
+            if inner.count(old) == len(run.bodies):
+                return head + inner.replace(old, new) + end
+        return "".join(["data: " + self.chunk(e[6:]) + "\n\n" for e in run.raw[:-2].split("\n\n")])
 
-    def _replacements(self, run: TextRun) -> list[tuple[str, str]] | None:
-        """(upstream text, spliced text) pairs that turn the run's events into the frames
-        :meth:`chunk` makes of them: found by splicing one event with marks in place of
-        its text and padding, and cutting the result at the marks."""
+    def _run_parts(self, run: TextRun) -> tuple[str, str, str, tuple[str, str] | None] | None:
+        """(the first event's spliced head, what goes between two bodies, the last
+        event's end, and for padded chunks the tail before the padding and what it becomes
+        when they differ): found by splicing one event with marks in place of its text and
+        padding and cutting the result at the marks. None when that cannot be done."""
         text_mark, pad_mark = "\u2063vg-text\u2063", "\u2063vg-pad\u2063"
         head, tail = run.head, run.tail
         if run.obfuscated is not None:
@@ -97,15 +98,14 @@ class Splicer:
         if spliced.count(text_mark) != 1 or spliced.count(pad_mark) != (run.obfuscated is not None):
             return None
         new_head, new_tail = spliced.split(text_mark)
-        if run.obfuscated is None:
-            pairs = [(tail + "\n\n", new_tail + "\n\n")]
-        else:
-            old_before, old_after = tail.split(pad_mark)
-            new_before, new_after = new_tail.split(pad_mark)
-            pairs = [(old_before, new_before), (old_after + "\n\n", new_after + "\n\n")]
-        # The head last: a spliced head holds the client's model name, a tail never does.
-        pairs.append(("data: " + head, "data: " + new_head))
-        return [(old, new) for old, new in pairs if old != new]
+        padding = None
+        if run.obfuscated is not None:
+            old_before = tail.split(pad_mark)[0]
+            new_before, new_tail = new_tail.split(pad_mark)
+            if new_before != old_before:
+                padding = (old_before, new_before)
+        end = new_tail + "\n\n"
+        return "data: " + new_head, end + "data: " + new_head, end, padding
 
     def chunk(self, text: str) -> str:
         """One chunk's JSON text with the gateway's ``id``, ``object``, ``created`` and
