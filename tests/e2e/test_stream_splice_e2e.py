@@ -314,3 +314,39 @@ def test_padded_text_chunks_read_as_a_run_reach_every_surface(
     ) as answer_events:
         texts = [e.delta.text for e in answer_events if e.type == "content_block_delta"]
     assert texts == WORDS
+
+
+@pytest.mark.parametrize("choice", [False, True, None])
+def test_the_clients_padding_choice_reaches_openai(
+    gw: GatewayProcess, upstream: ScriptedStream, choice: bool | None
+) -> None:
+    """``stream_options.include_obfuscation`` goes on to OpenAI as the client set it (the
+    gateway always asks for usage besides), and is left out when the client left it out."""
+    upstream.pieces = [events([padded(w, i) for i, w in enumerate(WORDS)])]
+    options: dict[str, bool] = {"include_usage": True}
+    if choice is not None:
+        options["include_obfuscation"] = choice
+    with gw.client() as client:
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4o",
+                messages=[{"role": "user", "content": "x"}],
+                stream=True,
+                stream_options=options,  # type: ignore[typeddict-item]
+            )
+        )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "".join(WORDS)
+    expected = {"include_usage": True} | ({} if choice is None else {"include_obfuscation": choice})
+    assert upstream.requests[-1]["stream_options"] == expected
+
+
+def test_a_padding_choice_that_is_not_a_boolean_is_refused(gw: GatewayProcess) -> None:
+    with gw.client() as client, pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "x"}],
+            stream=True,
+            stream_options={"include_obfuscation": "no"},  # type: ignore[typeddict-item]
+        )
+    assert caught.value.status_code == 400
+    assert caught.value.body["param"] == "stream_options.include_obfuscation"  # type: ignore[index]

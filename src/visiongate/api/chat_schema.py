@@ -69,6 +69,7 @@ class Tool(_Closed):
 
 class StreamOptions(BaseModel):
     include_usage: bool | None = None
+    include_obfuscation: bool | None = None
 
 
 class ResponseFormat(BaseModel):

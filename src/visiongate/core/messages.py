@@ -134,6 +134,9 @@ class ChatRequest:
     messages: list[Message]
     stream: bool = False
     include_usage: bool = False
+    # ``stream_options.include_obfuscation`` as the client sent it: passed on to hosts
+    # that pad their chunks (OpenAI), None when the client left it out.
+    include_obfuscation: bool | None = None
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None

@@ -266,7 +266,10 @@ def to_openai_payload(
     if streaming:
         payload["stream"] = True
         if host.stream_options:
-            payload["stream_options"] = {"include_usage": True}
+            options: dict[str, bool] = {"include_usage": True}
+            if host.stream_obfuscation and request.include_obfuscation is not None:
+                options["include_obfuscation"] = request.include_obfuscation
+            payload["stream_options"] = options
     return payload
 
 

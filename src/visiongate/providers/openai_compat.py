@@ -14,6 +14,8 @@ to its newer fields.
   sent as ``system``.
 - ``no_stream_options``: the host refuses ``stream_options``; usage is then whatever the
   stream carries on its own.
+- ``stream_obfuscation``: the host pads stream chunks with an ``obfuscation`` member and
+  takes ``stream_options.include_obfuscation`` (OpenAI); a client's choice is passed on.
 - ``temperature_max_1``: temperatures are clamped into (0, 1].
 - ``minimax_base_resp``: errors may come inside a 200 answer as ``base_resp``.
 - ``minimax_final_chunk``: a stream ends with the whole message again (object
@@ -48,6 +50,7 @@ KNOWN_QUIRKS = frozenset(
         "max_completion_tokens",
         "developer_role",
         "no_stream_options",
+        "stream_obfuscation",
         "temperature_max_1",
         "minimax_base_resp",
         "minimax_final_chunk",
@@ -65,6 +68,7 @@ class HostProfile:
     max_tokens_field: str = "max_tokens"
     developer_role: bool = False
     stream_options: bool = True
+    stream_obfuscation: bool = False
     temperature_max_1: bool = False
     base_resp: bool = False
     final_chunk_repeats: bool = False
@@ -96,6 +100,7 @@ class HostProfile:
             ),
             developer_role="developer_role" in quirks,
             stream_options="no_stream_options" not in quirks,
+            stream_obfuscation="stream_obfuscation" in quirks,
             temperature_max_1="temperature_max_1" in quirks,
             base_resp="minimax_base_resp" in quirks,
             final_chunk_repeats="minimax_final_chunk" in quirks,

@@ -33,7 +33,7 @@ OPENAI = HostProfile.from_entry(
         name="openai",
         kind="openai",
         base_url="https://api.openai.com/v1",
-        quirks=frozenset({"max_completion_tokens", "developer_role"}),
+        quirks=frozenset({"max_completion_tokens", "developer_role", "stream_obfuscation"}),
     )
 )
 COMPAT = HostProfile()
@@ -165,6 +165,20 @@ def test_stream_always_asks_for_usage_unless_the_host_refuses_stream_options() -
     payload = to_openai_payload(request, MODEL, plain)
     assert payload["stream"] is True and "stream_options" not in payload
     assert "stream" not in to_openai_payload(request, MODEL, OPENAI, stream=False)
+
+
+@pytest.mark.parametrize("choice", [True, False])
+def test_the_clients_padding_choice_goes_to_hosts_that_pad(choice: bool) -> None:
+    """OpenAI pads stream chunks (``obfuscation``) unless told not to; a client that says
+    either way is heard there, and other hosts (which never pad) are not sent the field."""
+    request = ChatRequest(
+        model="m", messages=[user(TextPart("x"))], stream=True, include_obfuscation=choice
+    )
+    sent = to_openai_payload(request, MODEL, OPENAI)["stream_options"]
+    assert sent == {"include_usage": True, "include_obfuscation": choice}
+    assert to_openai_payload(request, MODEL, COMPAT)["stream_options"] == {"include_usage": True}
+    request.include_obfuscation = None
+    assert to_openai_payload(request, MODEL, OPENAI)["stream_options"] == {"include_usage": True}
 
 
 @pytest.mark.parametrize(

@@ -303,6 +303,12 @@ def parse_chat_request(data: dict[str, Any]) -> ChatRequest:
     options = data.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise _bad("'stream_options' must be an object.", "stream_options")
+    obfuscation = options.get("include_obfuscation") if options else None
+    if obfuscation is not None and not isinstance(obfuscation, bool):
+        raise _bad(
+            "'stream_options.include_obfuscation' must be true or false.",
+            "stream_options.include_obfuscation",
+        )
     max_tokens = _integer(data, "max_completion_tokens", 1)
     if max_tokens is None:
         max_tokens = _integer(data, "max_tokens", 1)
@@ -315,6 +321,7 @@ def parse_chat_request(data: dict[str, Any]) -> ChatRequest:
         messages=messages,
         stream=stream,
         include_usage=bool(stream and options and options.get("include_usage")),
+        include_obfuscation=obfuscation if stream else None,
         max_tokens=max_tokens,
         temperature=_number(data, "temperature", 0, 2),
         top_p=_number(data, "top_p", 0, 1),
