@@ -5,6 +5,7 @@
     .venv/bin/python bench/asgi_cpu.py --scenarios text,stream --requests 3000 --rounds 5
     .venv/bin/python bench/asgi_cpu.py --instructions --ab ../old/src --scenarios text
     .venv/bin/python bench/asgi_cpu.py --floor --ab src --scenarios text,stream  # vs floor.py
+    .venv/bin/python bench/asgi_cpu.py --surface responses --scenarios stream   # or messages
 
 wrk through uvicorn measures the whole server, and on a shared machine its numbers move
 15-40% from run to run. Comparing two versions of the request path needs a steadier clock:
@@ -54,7 +55,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _bodies(route: str) -> dict[str, bytes]:
+_PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}
+
+
+def _bodies(route: str, surface: str = "chat") -> dict[str, bytes]:
     import base64
 
     b64 = base64.b64encode(make_images()["small.jpg"]).decode()
@@ -65,6 +69,30 @@ def _bodies(route: str) -> dict[str, bytes]:
     ]
 
     def body(content: list[dict[str, Any]], **extra: Any) -> bytes:
+        if surface == "responses":  # the same turn as a Responses API request
+            parts = [
+                {"type": "input_text", "text": p["text"]}
+                if p["type"] == "text"
+                else {"type": "input_image", "image_url": p["image_url"]["url"]}
+                for p in content
+            ]
+            extra["max_output_tokens"] = extra.pop("max_tokens")
+            turn = [{"role": "user", "content": parts}]
+            return json.dumps({"model": _MODELS[route], "input": turn, **extra}).encode()
+        if surface == "messages":  # and as an Anthropic Messages API request
+            content = [
+                p
+                if p["type"] == "text"
+                else {
+                    "type": "image",
+                    "source": {
+                        "type": "base64",
+                        "media_type": "image/jpeg",
+                        "data": p["image_url"]["url"].partition(",")[2],
+                    },
+                }
+                for p in content
+            ]
         msg = {"role": "user", "content": content}
         return json.dumps({"model": _MODELS[route], "messages": [msg], **extra}).encode()
 
@@ -75,7 +103,9 @@ def _bodies(route: str) -> dict[str, bytes]:
     }
 
 
-async def _drive(app: Any, body: bytes, key: str, requests: int, concurrency: int) -> float:
+async def _drive(
+    app: Any, body: bytes, key: str, requests: int, concurrency: int, path: str
+) -> float:
     headers = [
         (b"host", b"127.0.0.1"),
         (b"content-type", b"application/json"),
@@ -88,8 +118,8 @@ async def _drive(app: Any, body: bytes, key: str, requests: int, concurrency: in
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/v1/chat/completions",
-        "raw_path": b"/v1/chat/completions",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": headers,
@@ -168,7 +198,7 @@ async def _serve(app: Any, args: argparse.Namespace) -> None:
 
     life = asyncio.create_task(app({"type": "lifespan"}, queue.get, send))
     await started.wait()
-    bodies = _bodies(args.route)
+    bodies = _bodies(args.route, args.surface)
     out = {}
     profile = None
     if os.environ.get("VG_ASGI_PROFILE"):
@@ -177,7 +207,9 @@ async def _serve(app: Any, args: argparse.Namespace) -> None:
         profile = cProfile.Profile()
         profile.enable()
     for name in args.scenarios.split(","):
-        out[name] = await _drive(app, bodies[name], args.key, args.requests, args.concurrency)
+        out[name] = await _drive(
+            app, bodies[name], args.key, args.requests, args.concurrency, _PATHS[args.surface]
+        )
     if profile is not None:
         profile.disable()
         profile.dump_stats(os.environ["VG_ASGI_PROFILE"])
@@ -190,6 +222,7 @@ def _round(
     src: str, args: argparse.Namespace, env: dict[str, str], floor: bool = False
 ) -> dict[str, float]:
     argv = [sys.executable, __file__, "--child", "--route", args.route, "--key", args.key]
+    argv += ["--surface", args.surface]
     argv += ["--floor"] if floor else []
     argv += ["--scenarios", args.scenarios, "--requests", str(args.requests)]
     argv += ["--concurrency", str(args.concurrency)]
@@ -214,6 +247,7 @@ def _instructions(
         with tempfile.TemporaryDirectory(prefix="vg-callgrind-") as tmp:
             argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out"]
             argv += [sys.executable, __file__, "--child", "--route", args.route]
+            argv += ["--surface", args.surface]
             argv += ["--key", args.key, "--scenarios", name, "--requests", str(requests)]
             argv += ["--floor"] if floor else []
             argv += ["--concurrency", str(args.concurrency)]
@@ -240,6 +274,9 @@ def main() -> None:
     ap.add_argument("--ab", help="another tree's src directory to alternate with")
     ap.add_argument("--scenarios", default="text,image_b64,stream")
     ap.add_argument("--route", choices=sorted(_MODELS), default="openai")
+    ap.add_argument(
+        "--surface", choices=sorted(_PATHS), default="chat", help="the API the requests come in by"
+    )
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
