@@ -307,11 +307,14 @@ def test_padded_text_chunks_read_as_a_run_reach_every_surface(
     assert deltas == WORDS
 
     upstream.pieces = [stream] if reads == "one-read" else frames
-    with anthropic.Anthropic(
-        base_url=gw.root, api_key=gw.api_key, max_retries=0, timeout=60
-    ).messages.stream(
-        model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "x"}]
-    ) as answer_events:
+    with (
+        anthropic.Anthropic(
+            base_url=gw.root, api_key=gw.api_key, max_retries=0, timeout=60
+        ) as claude,
+        claude.messages.stream(
+            model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "x"}]
+        ) as answer_events,
+    ):
         texts = [e.delta.text for e in answer_events if e.type == "content_block_delta"]
     assert texts == WORDS
 
