@@ -107,20 +107,8 @@ class Response:
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives: whatever is buffered at each step, joined."""
-        conn = self._conn
-        if conn is None:
-            raise TransportError("the answer was already read or dropped")
-        while True:
-            if conn.chunks:
-                yield conn.take()
-                continue
-            if conn.complete:
-                return
-            try:
-                await conn.wait(self._wait_for(conn))
-            except BaseException:
-                self.close()
-                raise
+        while chunk := await self.next_chunk():
+            yield chunk
 
     async def next_chunk(self) -> bytes:
         """What has arrived of the body since the last call, waiting for something when
