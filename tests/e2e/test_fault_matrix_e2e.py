@@ -132,13 +132,16 @@ def test_idle_connections_and_slowloris_do_not_starve_a_normal_client(
     gw: GatewayProcess,
 ) -> None:
     port = int(gw.root.rsplit(":", 1)[1])
-    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(500)]
+    idle: list[socket.socket] = []
     stop = threading.Event()
     slow: list[socket.socket] = []
     threads = [
         threading.Thread(target=_slowloris, args=(port, stop, slow), daemon=True) for _ in range(50)
     ]
     try:
+        # Opened inside the try: a connection refused halfway still closes the others.
+        for _ in range(500):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
         for thread in threads:
             thread.start()
         time.sleep(2)  # the attack is under way: 500 idle, 50 dripping headers
@@ -155,10 +158,11 @@ def test_idle_connections_and_slowloris_do_not_starve_a_normal_client(
             assert models.status_code == 200
     finally:
         stop.set()
-        for sock in idle + slow:
-            sock.close()
         for thread in threads:
-            thread.join(timeout=5)
+            if thread.ident is not None:  # started
+                thread.join(timeout=5)
+        for sock in idle + slow:  # after the threads: none is still opening one
+            sock.close()
     _healthy(gw)
 
 
@@ -181,18 +185,18 @@ def test_a_client_that_stops_reading_a_stream_keeps_the_gateway_memory_bounded(
             b'{"model":"gpt-4o","stream":true,"messages":[{"role":"user",'
             b'"content":"[[fault=firehose]] go"}]}'
         )
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-            + f"authorization: Bearer {server.api_key}\r\n".encode()
-            + b"content-length: %d\r\n\r\n" % len(body)
-            + body
-        )
-        peak = before
-        for _ in range(20):  # 10 s while the upstream offers 200+ MiB
-            time.sleep(0.5)
-            peak = max(peak, process.memory_info().rss)
-        sock.close()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+                b"content-type: application/json\r\n"
+                + f"authorization: Bearer {server.api_key}\r\n".encode()
+                + b"content-length: %d\r\n\r\n" % len(body)
+                + body
+            )
+            peak = before
+            for _ in range(20):  # 10 s while the upstream offers 200+ MiB
+                time.sleep(0.5)
+                peak = max(peak, process.memory_info().rss)
         assert peak - before < 100 * 1024 * 1024, (before, peak)
         _healthy(server)
