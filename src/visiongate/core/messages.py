@@ -211,18 +211,28 @@ class ToolCallDelta:
 class TextRun:
     """Upstream ``chat.completion.chunk`` events in a row, read together, that differ in
     their text only (and in an ``obfuscation`` value, which OpenAI pads each chunk with):
-    each is ``data: `` + ``head`` + a body + the end of ``tail``, then a blank line. A
-    body is the text's JSON string body, and when the chunks are padded the tail up to the
-    padding's value (``tail[:obfuscated]``) and that value. ``texts`` are the texts
-    decoded, ``raw`` all the events as received. Read without a step per event
+    each is ``data: `` + ``head`` + a body + ``end`` (the end of ``tail``), then a blank
+    line. A body is the text's JSON string body, and when the chunks are padded the tail
+    up to the padding's value (``tail[:obfuscated]``) and that value. ``texts`` are the
+    texts decoded. Read without a step per event
     (:class:`~visiongate.providers.openai_shapes.TextChunkShape`)."""
 
-    raw: str
     head: str
     tail: str
     obfuscated: int | None
+    end: str
     bodies: list[str]
     texts: list[str]
+
+    def chunks(self) -> list[str]:
+        """The JSON text of each event, as received."""
+        head, end = self.head, self.end
+        return [head + body + end for body in self.bodies]
+
+    @property
+    def raw(self) -> str:
+        """The events as received, each with its ``data: `` and blank line."""
+        return "".join(["data: " + chunk + "\n\n" for chunk in self.chunks()])
 
 
 @dataclass(slots=True)

@@ -296,21 +296,21 @@ class HttpProvider(Provider):
         finally:
             response.release()
 
-    async def event_text(self, response: Response, splitter: SseSplitter) -> str:
-        """The text of the events that the next network reads complete (as
-        :meth:`SseSplitter.feed_text`; a read that completes none is waited past), ``""``
-        once the body has ended; for :func:`~visiongate.providers.sse.next_event` to take
-        apart. An awaited call rather than a generator: each level of async generator
+    async def event_blocks(self, response: Response, splitter: SseSplitter) -> list[str]:
+        """The blocks of the events that the next network reads complete (as
+        :meth:`SseSplitter.feed_blocks`; a read that completes none is waited past), ``[]``
+        once the body has ended; for :func:`~visiongate.providers.sse.block_event` to
+        read. An awaited call rather than a generator: each level of async generator
         costs a stream a registration, a close and a step per read. The caller releases
         ``response``."""
         try:
             while True:
                 chunk = await response.next_chunk()
                 if not chunk:
-                    return splitter.end_text()
-                text = splitter.feed_text(chunk)
-                if text:
-                    return text
+                    return splitter.end_blocks()
+                blocks = splitter.feed_blocks(chunk)
+                if blocks:
+                    return blocks
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name} stopped sending the stream") from exc
         except TransportError as exc:

@@ -43,7 +43,7 @@ from visiongate.providers.openai_shapes import (
     tool_spec_to_openai,
 )
 from visiongate.providers.openai_stream import StreamState, joined
-from visiongate.providers.sse import SseSplitter, next_event
+from visiongate.providers.sse import SseSplitter, block_event
 
 if TYPE_CHECKING:
     from visiongate.core.catalog import ModelEntry, ProviderEntry
@@ -326,8 +326,8 @@ class OpenAIProvider(HttpProvider):
         plain = not (self.host.base_resp or self.host.final_chunk_repeats)
         splitter = SseSplitter()
         try:
-            while text := await self.event_text(response, splitter):
-                for delta in self._deltas(text, state, plain, model):
+            while blocks := await self.event_blocks(response, splitter):
+                for delta in self._deltas(blocks, state, plain, model):
                     yield delta
                 if state.done:
                     break
@@ -345,21 +345,21 @@ class OpenAIProvider(HttpProvider):
             response.release()
 
     def _deltas(
-        self, text: str, state: StreamState, plain: bool, model: ModelEntry
+        self, blocks: list[str], state: StreamState, plain: bool, model: ModelEntry
     ) -> Iterator[StreamDelta]:
-        """The deltas to send for the events of one read (``text``), up to ``[DONE]``
+        """The deltas to send for the events of one read (``blocks``), up to ``[DONE]``
         (which sets ``state.done``): text chunks of one choice in a row joined
         (:func:`joined`), runs of them written like the first read by their shape
         (:meth:`TextChunkShape.run`), the rest mapped one by one. An error event raises
         after the deltas before it."""
         run: list[StreamDelta] = []
-        pos, size = 0, len(text)
-        while pos < size:
+        at, count = 0, len(blocks)
+        while at < count:
             shape = state.shape
-            found = None if shape is None else shape.run(text, pos)
+            found = None if shape is None else shape.run(blocks, at)
             if found is not None:
                 assert shape is not None
-                pos += len(found.raw)
+                at += len(found.bodies)
                 delta: StreamDelta | None = StreamDelta(
                     index=shape.index,
                     content="".join(found.texts),
@@ -368,10 +368,15 @@ class OpenAIProvider(HttpProvider):
                     run=found,
                 )
             else:
-                event, pos = next_event(text, pos)
-                if event is None:
-                    continue
-                data = event.data
+                block = blocks[at]
+                at += 1
+                if block.startswith("data: ") and "\n" not in block:
+                    data = block[6:]  # the usual event: one data line
+                else:
+                    event = block_event(block)
+                    if event is None:
+                        continue
+                    data = event.data
                 if data.strip() == "[DONE]":
                     state.done = True
                     break

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from itertools import repeat
-from operator import and_, getitem
+from operator import getitem
 from typing import Any, Literal
 
 import orjson
@@ -395,7 +395,17 @@ class TextChunkShape:
     (docs/performance.md).
     """
 
-    __slots__ = ("_before_pad", "_cut", "_data_head", "_end", "head", "index", "model", "tail")
+    __slots__ = (
+        "_before_pad",
+        "_between",
+        "_cut",
+        "_data_head",
+        "_end",
+        "head",
+        "index",
+        "model",
+        "tail",
+    )
 
     def __init__(self, head: str, tail: str, index: int, model: str | None) -> None:
         self.head = head
@@ -411,8 +421,9 @@ class TextChunkShape:
             value = at + len(_OBFUSCATION)
             self._before_pad = tail[:value]
             self._end = tail[tail.index('"', value) :]
-        # An event's body, out of the event.
+        # An event's body, out of the event; what comes between two bodies in a run.
         self._cut = slice(len(self._data_head), -len(self._end))
+        self._between = self._end + "\n\n" + self._data_head
 
     @property
     def obfuscated(self) -> int | None:
@@ -441,31 +452,22 @@ class TextChunkShape:
                 return None
         return cls(text[: at + 1], tail, delta.index, delta.upstream_model)
 
-    def run(self, text: str, pos: int) -> TextRun | None:
-        """The run of events of this shape that starts at ``pos`` of ``text`` (the SSE
-        text of a read, :meth:`~visiongate.providers.sse.SseSplitter.feed_text`), or None
-        when the event there is not one."""
+    def run(self, events: list[str], at: int) -> TextRun | None:
+        """The run of events of this shape that starts at ``events[at]`` (the SSE blocks
+        of a read, split on their blank lines), or None when that event is not one."""
         head = self._data_head
-        if not text.startswith(head, pos):
+        if not events[at].startswith(head):
             return None
-        events = text[pos:].split("\n\n")
-        events.pop()  # what follows the last blank line: nothing
-        alike = list(
-            map(
-                and_,
-                map(str.startswith, events, repeat(head)),
-                map(str.endswith, events, repeat(self._end)),
-            )
-        )
-        if False in alike:
-            del events[alike.index(False) :]
-        if events:
-            # Long enough to hold the head and the end apart, not overlapping.
-            shortest = len(head) + len(self._end)
-            lengths = list(map(len, events))
-            if min(lengths) < shortest:
-                del events[next(i for i, n in enumerate(lengths) if n < shortest) :]
+        events = events[at:]
+        # The events that end like this shape's (the finish, the usage, [DONE] do not),
+        # cut to their bodies and put together again: when that gives the events back,
+        # each of them is the head, its body and the end, checked by one comparison.
+        ends = list(map(str.endswith, events, repeat(self._end)))
+        if False in ends:
+            del events[ends.index(False) :]
         bodies: list[str] = list(map(getitem, events, repeat(self._cut)))
+        if head + self._between.join(bodies) + self._end != "\n\n".join(events):
+            bodies = self._alike(events)  # some event is not: the slow way
         texts = self._texts(bodies) if bodies else None
         if texts is None:  # some event is written otherwise: the run ends before it
             texts = []
@@ -476,9 +478,23 @@ class TextChunkShape:
                 texts += one
             if not texts:
                 return None
-            del bodies[len(texts) :], events[len(texts) :]
-        size = sum(map(len, events)) + 2 * len(events)
-        return TextRun(text[pos : pos + size], self.head, self.tail, self.obfuscated, bodies, texts)
+            del bodies[len(texts) :]
+        return TextRun(self.head, self.tail, self.obfuscated, self._end, bodies, texts)
+
+    def _alike(self, events: list[str]) -> list[str]:
+        """The bodies of the events up to the first that is not this shape's head, a body
+        and its end, each event checked on its own."""
+        head = self._data_head
+        alike = list(map(str.startswith, events, repeat(head)))
+        if False in alike:
+            del events[alike.index(False) :]
+        if events:
+            # Long enough to hold the head and the end apart, not overlapping.
+            shortest = len(head) + len(self._end)
+            lengths = list(map(len, events))
+            if min(lengths) < shortest:
+                del events[next(i for i, n in enumerate(lengths) if n < shortest) :]
+        return list(map(getitem, events, repeat(self._cut)))
 
     def _texts(self, bodies: list[str]) -> list[str] | None:
         """The texts of ``bodies`` decoded, when each is the body of an event of this

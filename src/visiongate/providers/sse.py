@@ -1,10 +1,10 @@
 """Server-sent events out of a streaming body, whatever the read boundaries.
 
 Two ways to take them: as :class:`SseEvent` objects (:func:`iter_sse`,
-:func:`iter_sse_batches`), or as the text of the events each read completed
-(:meth:`SseSplitter.feed_text`), for an adapter that reads runs of alike events with one regular
-expression instead of one Python step per event (``providers/openai.py``) and takes the
-others out one at a time with :func:`next_event`.
+:func:`iter_sse_batches`), or as the blocks of text (one per event, between blank lines)
+each read completed (:meth:`SseSplitter.feed_blocks`), for an adapter that reads runs of
+alike events without a Python step per event (``providers/openai.py``) and takes the
+others one at a time with :func:`block_event`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from visiongate.transport import TransportError
 
-__all__ = ["SseEvent", "SseSplitter", "iter_sse", "iter_sse_batches", "next_event"]
+__all__ = ["SseEvent", "SseSplitter", "block_event", "iter_sse", "iter_sse_batches"]
 
 _MAX_EVENT = 4 * 1024 * 1024  # characters in one SSE event (iter_sse)
 
@@ -62,13 +62,6 @@ async def iter_sse_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[S
         yield events
 
 
-def next_event(text: str, pos: int) -> tuple[SseEvent | None, int]:
-    """The event at ``pos`` of a text from :meth:`SseSplitter.feed_text` (None for a block
-    without data: a comment, a keep-alive), and where the next one starts."""
-    end = text.find("\n\n", pos)
-    return _sse_block(text[pos:end]), end + 2
-
-
 class SseSplitter:
     """The SSE parser behind :func:`iter_sse`: bytes in as they are read, whole events out."""
 
@@ -80,15 +73,20 @@ class SseSplitter:
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """The events that ``chunk`` completes. Raises TransportError."""
-        text = self.feed_text(chunk)
-        if not text:
-            return []
         events = []
-        for block in text[:-2].split("\n\n"):
-            event = _sse_block(block)
+        for block in self.feed_blocks(chunk):
+            event = block_event(block)
             if event is not None:
                 events.append(event)
         return events
+
+    def feed_blocks(self, chunk: bytes) -> list[str]:
+        """The text of each event that ``chunk`` completes, without the blank line after
+        it, for :func:`block_event` (or a reader that knows the block's shape). Raises
+        TransportError."""
+        blocks = self.feed_text(chunk).split("\n\n")
+        blocks.pop()  # after the last blank line: nothing
+        return blocks
 
     def feed_text(self, chunk: bytes) -> str:
         """The text of the events that ``chunk`` completes, up to and with the blank line
@@ -115,8 +113,15 @@ class SseSplitter:
     def end(self) -> list[SseEvent]:
         """The last event, when the body ended without its blank line. Raises TransportError."""
         text = self.end_text()
-        event = _sse_block(text[:-2]) if text else None
+        event = block_event(text[:-2]) if text else None
         return [] if event is None else [event]
+
+    def end_blocks(self) -> list[str]:
+        """The block of the last event, when the body ended without its blank line (as
+        :meth:`feed_blocks`). Raises TransportError."""
+        blocks = self.end_text().split("\n\n")
+        blocks.pop()
+        return blocks
 
     def end_text(self) -> str:
         """The text of the last event, when the body ended without its blank line, with
@@ -139,7 +144,7 @@ def _normalise_newlines(text: str) -> tuple[str, str]:
     return text.replace("\r\n", "\n").replace("\r", "\n"), held
 
 
-def _sse_block(block: str) -> SseEvent | None:
+def block_event(block: str) -> SseEvent | None:
     """One event out of the lines between two blank lines; None when it has no data."""
     if block.startswith("data: ") and "\n" not in block:
         return SseEvent(None, block[6:])

@@ -136,8 +136,7 @@ def _run_of(texts: list[str], pad: list[str] | None, upstream_head: dict[str, An
     assert delta is not None
     shape = TextChunkShape.learn(first, delta)
     assert shape is not None
-    events = "".join(f"data: {one(t, i)}\n\n" for i, t in enumerate(texts))
-    run = shape.run(events, 0)
+    run = shape.run([f"data: {one(t, i)}" for i, t in enumerate(texts)], 0)
     assert run is not None and run.texts == texts
     return run
 
@@ -154,9 +153,7 @@ def test_a_run_is_spliced_as_its_chunks_are_one_by_one(
     splicer = Splicer("chatcmpl-rid", model, 1700000000, include_usage)
     at_once = splicer.frames([run])
     assert splicer._runs[(run.head, run.tail)]  # replaced over the run, not chunk by chunk
-    one_by_one = Splicer("chatcmpl-rid", model, 1700000000, include_usage).frames(
-        [e[6:] for e in run.raw[:-2].split("\n\n")]
-    )
+    one_by_one = Splicer("chatcmpl-rid", model, 1700000000, include_usage).frames(run.chunks())
     assert at_once == one_by_one
     for frame, text in zip(at_once.decode()[:-2].split("\n\n"), texts, strict=True):
         parsed = ChatCompletionChunk.model_validate_json(frame.removeprefix("data: "))
@@ -185,7 +182,5 @@ def test_random_runs_splice_like_their_chunks(
     splicer = Splicer("chatcmpl-r", model, 5, include_usage)
     at_once = splicer.frames([run])
     assert splicer._runs[(run.head, run.tail)]
-    one_by_one = Splicer("chatcmpl-r", model, 5, include_usage).frames(
-        [e[6:] for e in run.raw[:-2].split("\n\n")]
-    )
+    one_by_one = Splicer("chatcmpl-r", model, 5, include_usage).frames(run.chunks())
     assert at_once == one_by_one

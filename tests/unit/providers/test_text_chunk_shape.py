@@ -25,17 +25,24 @@ def sse(*chunks: str) -> str:
     return "".join(f"data: {c}\n\n" for c in chunks)
 
 
+def blocks(text: str) -> list[str]:
+    """The events of ``text`` as the SSE splitter hands them over (SseSplitter.feed_blocks)."""
+    return text.split("\n\n")[:-1]
+
+
 def shape_of(text: str) -> TextChunkShape | None:
     delta = text_of_openai_chunk(orjson.loads(text))
     assert delta is not None
     return TextChunkShape.learn(text, delta)
 
 
-def texts(shape: TextChunkShape, text: str, pos: int = 0) -> list[str] | None:
-    run = shape.run(text, pos)
+def texts(shape: TextChunkShape, text: str, at: int = 0) -> list[str] | None:
+    """The texts of the run at the ``at``-th event of ``text``; its events as received."""
+    events = blocks(text)
+    run = shape.run(events, at)
     if run is None:
         return None
-    assert run.raw == text[pos : pos + len(run.raw)]
+    assert run.raw == "".join(e + "\n\n" for e in events[at : at + len(run.texts)])
     return run.texts
 
 
@@ -45,7 +52,7 @@ def test_a_run_of_chunks_written_alike_is_read_at_once() -> None:
     events = sse(chunk("world"), chunk(""), chunk(", again"))
     assert texts(shape, events) == ["world", "", ", again"]
     done = "data: [DONE]\n\n"
-    assert texts(shape, done + events, len(done)) == ["world", "", ", again"]
+    assert texts(shape, done + events, 1) == ["world", "", ", again"]
 
 
 def test_texts_with_escapes_are_read_in_the_run_and_decoded() -> None:
@@ -72,9 +79,9 @@ def test_a_run_ends_at_the_first_event_written_otherwise() -> None:
     for other in ending:
         assert texts(shape, sse(chunk("a"), other, chunk("b"))) == ["a"], other
         assert texts(shape, sse(chunk("a"), chunk("b"), other)) == ["a", "b"], other
-        assert shape.run(sse(other), 0) is None, other
+        assert shape.run(blocks(sse(other)), 0) is None, other
     assert texts(shape, "data: " + chunk("a") + "\n\n:keep-alive\n\n") == ["a"]
-    assert shape.run("data:" + chunk("a") + "\n\n", 0) is None  # read by the SSE parser
+    assert shape.run(["data:" + chunk("a")], 0) is None  # read by the SSE parser
 
 
 def test_padding_may_differ_from_chunk_to_chunk() -> None:
@@ -82,8 +89,8 @@ def test_padding_may_differ_from_chunk_to_chunk() -> None:
     assert shape is not None and shape.obfuscated is not None
     events = sse(chunk("world", pad=""), chunk('"!"', pad="abcdefgh"))
     assert texts(shape, events) == ["world", '"!"']
-    assert shape.run(sse(chunk("world")), 0) is None  # without padding: another shape
-    assert shape.run(sse(chunk("world", pad='a"b')), 0) is None
+    assert shape.run(blocks(sse(chunk("world"))), 0) is None  # without padding: another shape
+    assert shape.run(blocks(sse(chunk("world", pad='a"b'))), 0) is None
     assert texts(shape, sse(chunk("a", pad="p"), chunk("b", pad="a\\b"))) == ["a"]
 
 
@@ -115,7 +122,7 @@ def test_read_by_shape_is_what_parsing_reads(
         return p is None if pad is None else p is not None and "\\" not in json.dumps(p)
 
     alike = next((i for i, (_, p) in enumerate(later) if not fits(p)), len(later))
-    run = shape.run(sse(*events), 0)
+    run = shape.run(blocks(sse(*events)), 0) if events else None
     assert (0 if run is None else len(run.texts)) == alike  # every event alike, no other
     if run is None:
         return

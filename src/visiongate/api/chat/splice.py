@@ -82,7 +82,7 @@ class Splicer:
             old, new = padding  # the tail before the padding changed (its usage member)
             if inner.count(old) == len(run.bodies):
                 return head + inner.replace(old, new) + end
-        return "".join(["data: " + self.chunk(e[6:]) + "\n\n" for e in run.raw[:-2].split("\n\n")])
+        return "".join(["data: " + self.chunk(c) + "\n\n" for c in run.chunks()])
 
     def _run_parts(self, run: TextRun) -> tuple[str, str, str, tuple[str, str] | None] | None:
         """(the first event's spliced head, what goes between two bodies, the last
