@@ -32,6 +32,11 @@ __all__ = ["Splicer"]
 _VALUE = r'(?:"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|null|true|false)'
 # The opening brace and the owned members right after it, each with the comma after it.
 _LEADING = re.compile(r'\{\s*(?:"(?:id|object|created|model)"\s*:\s*' + _VALUE + r"\s*,\s*)*")
+# The same, as OpenAI writes them (compact, in this order, values without escapes): tried
+# first, as matching it costs a sixth of the general expression's time.
+_COMPACT_LEADING = re.compile(
+    r'\{"id":"[^"\\]*","object":"chat\.completion\.chunk","created":\d+,"model":"[^"\\]*",'
+)
 # A null usage member with the comma before it, or after it when it comes first.
 _USAGE_NULL = re.compile(r'\s*,\s*"usage"\s*:\s*null|"usage"\s*:\s*null\s*,\s*')
 _OWNED_NAMES = ('"id"', '"object"', '"created"', '"model"')
@@ -115,7 +120,7 @@ class Splicer:
         if seen and text.startswith(seen):
             rest = text[len(seen) :]
         else:
-            leading = _LEADING.match(text)
+            leading = _COMPACT_LEADING.match(text) or _LEADING.match(text)
             if leading is None:
                 return self._rebuilt(text)
             rest = text[leading.end() :]
