@@ -6,6 +6,7 @@
     .venv/bin/python bench/asgi_cpu.py --instructions --ab ../old/src --scenarios text
     .venv/bin/python bench/asgi_cpu.py --floor --ab src --scenarios text,stream  # vs floor.py
     .venv/bin/python bench/asgi_cpu.py --surface responses --scenarios stream   # or messages
+    .venv/bin/python bench/asgi_cpu.py --floor --ab src --scenarios stream --chunk-delay-ms 1
 
 wrk through uvicorn measures the whole server, and on a shared machine its numbers move
 15-40% from run to run. Comparing two versions of the request path needs a steadier clock:
@@ -296,6 +297,14 @@ def main() -> None:
         action="store_true",
         help="the fake upstream pads each OpenAI stream chunk, as OpenAI does by default",
     )
+    ap.add_argument(
+        "--chunk-delay-ms",
+        type=float,
+        default=0.0,
+        help="the fake upstream writes each stream event on its own, this long apart, so"
+        " each arrives in a read of its own (as a model's tokens do); CPU per request then"
+        " prices the per-read path",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--key", default="sk-bench-static", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -319,6 +328,7 @@ def main() -> None:
             "--latency-ms",
             "0",
             *(["--obfuscation"] if args.obfuscation else []),
+            *(["--chunk-delay-ms", str(args.chunk_delay_ms)] if args.chunk_delay_ms else []),
         ],
         stdout=subprocess.DEVNULL,
     )

@@ -459,12 +459,12 @@ class TextChunkShape:
         if not events[at].startswith(head):
             return None
         events = events[at:]
-        # The events that end like this shape's (the finish, the usage, [DONE] do not),
+        # The events that open like this shape's (the finish, the usage, [DONE] do not),
         # cut to their bodies and put together again: when that gives the events back,
         # each of them is the head, its body and the end, checked by one comparison.
-        ends = list(map(str.endswith, events, repeat(self._end)))
-        if False in ends:
-            del events[ends.index(False) :]
+        opens = list(map(str.startswith, events, repeat(head)))
+        if False in opens:
+            del events[opens.index(False) :]
         bodies: list[str] = list(map(getitem, events, repeat(self._cut)))
         if head + self._between.join(bodies) + self._end != "\n\n".join(events):
             bodies = self._alike(events)  # some event is not: the slow way
@@ -482,15 +482,14 @@ class TextChunkShape:
         return TextRun(self.head, self.tail, self.obfuscated, self._end, bodies, texts)
 
     def _alike(self, events: list[str]) -> list[str]:
-        """The bodies of the events up to the first that is not this shape's head, a body
-        and its end, each event checked on its own."""
-        head = self._data_head
-        alike = list(map(str.startswith, events, repeat(head)))
+        """The bodies of the events (each opening with this shape's head) up to the first
+        that is not the head, a body and the end, each event checked on its own."""
+        alike = list(map(str.endswith, events, repeat(self._end)))
         if False in alike:
             del events[alike.index(False) :]
         if events:
             # Long enough to hold the head and the end apart, not overlapping.
-            shortest = len(head) + len(self._end)
+            shortest = len(self._data_head) + len(self._end)
             lengths = list(map(len, events))
             if min(lengths) < shortest:
                 del events[next(i for i, n in enumerate(lengths) if n < shortest) :]
