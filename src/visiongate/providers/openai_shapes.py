@@ -401,6 +401,7 @@ class TextChunkShape:
         "_cut",
         "_data_head",
         "_end",
+        "_shortest",
         "head",
         "index",
         "model",
@@ -424,6 +425,8 @@ class TextChunkShape:
         # An event's body, out of the event; what comes between two bodies in a run.
         self._cut = slice(len(self._data_head), -len(self._end))
         self._between = self._end + "\n\n" + self._data_head
+        # Long enough to hold the head and the end apart, not overlapping.
+        self._shortest = len(self._data_head) + len(self._end)
 
     @property
     def obfuscated(self) -> int | None:
@@ -458,6 +461,15 @@ class TextChunkShape:
         head = self._data_head
         if not events[at].startswith(head):
             return None
+        if at == len(events) - 1:  # the last event of the read: alone, as tokens come
+            event = events[at]
+            if not event.endswith(self._end) or len(event) < self._shortest:
+                return None
+            bodies = [event[self._cut]]
+            texts = self._texts(bodies)
+            if texts is None:
+                return None
+            return TextRun(self.head, self.tail, self.obfuscated, self._end, bodies, texts)
         events = events[at:]
         # The events that open like this shape's (the finish, the usage, [DONE] do not),
         # cut to their bodies and put together again: when that gives the events back,
@@ -488,8 +500,7 @@ class TextChunkShape:
         if False in alike:
             del events[alike.index(False) :]
         if events:
-            # Long enough to hold the head and the end apart, not overlapping.
-            shortest = len(self._data_head) + len(self._end)
+            shortest = self._shortest
             lengths = list(map(len, events))
             if min(lengths) < shortest:
                 del events[next(i for i, n in enumerate(lengths) if n < shortest) :]
