@@ -14,7 +14,7 @@ I/O: :class:`OpenAIProvider`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 import orjson
@@ -327,8 +327,11 @@ class OpenAIProvider(HttpProvider):
         splitter = SseSplitter()
         try:
             while blocks := await self.event_blocks(response, splitter):
-                for delta in self._deltas(blocks, state, plain, model):
+                deltas, error = self._deltas(blocks, state, plain, model)
+                for delta in deltas:
                     yield delta
+                if error is not None:  # after the deltas of the events before it
+                    raise error
                 if state.done:
                     break
             if not (state.done or state.held):
@@ -346,12 +349,30 @@ class OpenAIProvider(HttpProvider):
 
     def _deltas(
         self, blocks: list[str], state: StreamState, plain: bool, model: ModelEntry
-    ) -> Iterator[StreamDelta]:
+    ) -> tuple[list[StreamDelta], GatewayError | None]:
         """The deltas to send for the events of one read (``blocks``), up to ``[DONE]``
         (which sets ``state.done``): text chunks of one choice in a row joined
         (:func:`joined`), runs of them written like the first read by their shape
-        (:meth:`TextChunkShape.run`), the rest mapped one by one. An error event raises
-        after the deltas before it."""
+        (:meth:`TextChunkShape.run`), the rest mapped one by one; and the error of an
+        error event (or of one that is not JSON), to be raised once the deltas before
+        it are sent. A list, not a generator: most reads hold one event, and a generator
+        per read cost more than the event."""
+        out: list[StreamDelta] = []
+        try:
+            self._read(blocks, state, plain, model, out)
+        except GatewayError as exc:
+            return out, exc
+        return out, None
+
+    def _read(
+        self,
+        blocks: list[str],
+        state: StreamState,
+        plain: bool,
+        model: ModelEntry,
+        out: list[StreamDelta],
+    ) -> None:
+        """:meth:`_deltas`' work: the deltas of ``blocks`` appended to ``out``."""
         run: list[StreamDelta] = []
         at, count = 0, len(blocks)
         while at < count:
@@ -392,22 +413,22 @@ class OpenAIProvider(HttpProvider):
                 delta.role or delta.index in state.started or (run and run[0].index == delta.index)
             ):
                 if run and run[0].index != delta.index:
-                    yield from state.take_all([joined(run)])
+                    out += state.take_all([joined(run)])
                     run = []
                 run.append(delta)
                 continue
             if run:
-                yield from state.take_all([joined(run)])
+                out += state.take_all([joined(run)])
                 run = []
             if found is not None:  # a run for a choice not yet started: cannot happen
                 assert delta is not None
-                yield from state.take_all([delta])
+                out += state.take_all([delta])
                 continue
             self._raise_for_body(chunk, model)
             deltas = from_openai_chunk(chunk, final_repeats_message=self.host.final_chunk_repeats)
-            yield from state.take_all(deltas)
+            out += state.take_all(deltas)
         if run:
-            yield from state.take_all([joined(run)])
+            out += state.take_all([joined(run)])
 
     def _chunk(self, text: str) -> dict[str, Any]:
         try:

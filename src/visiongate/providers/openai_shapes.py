@@ -465,11 +465,11 @@ class TextChunkShape:
             event = events[at]
             if not event.endswith(self._end) or len(event) < self._shortest:
                 return None
-            bodies = [event[self._cut]]
-            texts = self._texts(bodies)
-            if texts is None:
+            alone = [event[self._cut]]
+            text = self._texts(alone)
+            if text is None:
                 return None
-            return TextRun(self.head, self.tail, self.obfuscated, self._end, bodies, texts)
+            return TextRun(self.head, self.tail, self.obfuscated, self._end, alone, text)
         events = events[at:]
         # The events that open like this shape's (the finish, the usage, [DONE] do not),
         # cut to their bodies and put together again: when that gives the events back,
