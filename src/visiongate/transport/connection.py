@@ -78,9 +78,9 @@ def parse_target(url: str) -> Target:
     return Target((tls, host, port), host, port, tls, path, host_header)
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
+# A wait's timer may fire this much before its due time (the loop's clock resolution)
+# and still count as due, rather than being set again for what is left.
+_EARLY_S = 0.001
 
 
 class Connection(asyncio.Protocol):
@@ -104,6 +104,11 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.keep_alive = False
         self._on_lost = on_lost
+        # One timer for the waits on this connection, set again only when it fires: a
+        # wait whose data comes first moves the due time (``_due``) and leaves the timer
+        # as it is. A timer per wait cost a stream about 1 µs a read.
+        self._timer: asyncio.TimerHandle | None = None
+        self._due: float | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -289,15 +294,34 @@ class Connection(asyncio.Protocol):
         """Until the parser has something new, the connection fails, or ``timeout``."""
         if self.error is not None:
             raise self.error
-        waiter = self.loop.create_future()
+        loop = self.loop
+        waiter = loop.create_future()
         self.waiter = waiter
-        timer = self.loop.call_later(timeout, _expire, waiter) if timeout else None
+        if timeout:
+            due = self._due = loop.time() + timeout
+            timer = self._timer
+            if timer is None or timer.when() > due + _EARLY_S:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = loop.call_at(due, self._on_timer)
+        else:
+            self._due = None
         try:
             await waiter
         finally:
             self.waiter = None
-            if timer is not None:
-                timer.cancel()
+
+    def _on_timer(self) -> None:
+        """The timer of :meth:`wait`: the waiter fails with TimeoutError if its wait is
+        due, else the timer is set for the wait's due time."""
+        self._timer = None
+        waiter, due = self.waiter, self._due
+        if waiter is None or waiter.done() or due is None:
+            return  # nobody waits with a timeout: the next wait sets a timer
+        if self.loop.time() + _EARLY_S >= due:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._timer = self.loop.call_at(due, self._on_timer)
 
     def send(self, head: bytes, body: Body, limit: int | None = None) -> None:
         """Write a request; ``limit``: refuse an answer whose body (decoded) is longer."""
@@ -316,5 +340,8 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.transport is not None:
             self.transport.close()

@@ -292,6 +292,37 @@ async def test_a_silent_upstream_times_out_for_headers_and_between_chunks() -> N
         await http.close()
 
 
+async def test_the_read_timeout_counts_from_the_last_chunk_not_the_first_wait() -> None:
+    """Chunks 0.15 s apart for 1.2 s never stall for the 0.4 s read timeout; the silence
+    after them does. (One timer serves every wait, moved rather than set again.)"""
+
+    def make(server: Server) -> Handler:
+        async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            for _ in range(8):
+                writer.write(b"1\r\nx\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.15)
+            await asyncio.sleep(5)
+
+        return handle
+
+    async with serving(make) as (_, url):
+        http = client(read=0.4)
+        loop = asyncio.get_running_loop()
+        response = await http.post(url, b"", {})
+        got = b""
+        with pytest.raises(TimeoutError):
+            while True:
+                got += await response.next_chunk()
+                last = loop.time()
+        assert got == b"x" * 8
+        assert 0.3 < loop.time() - last < 2.0
+        response.close()
+        await http.close()
+
+
 async def test_stream_chunks_arrive_as_sent_and_close_drops_the_connection() -> None:
     def make(server: Server) -> Handler:
         async def handle(reader, writer, n):  # type: ignore[no-untyped-def]
