@@ -123,8 +123,11 @@ def litellm(run_dir: str, port: int, upstream: str) -> Gateway:
     venv = os.environ.get("VG_BENCH_LITELLM_VENV", "/tmp/vg-litellm-venv")
     python = os.path.join(venv, "bin", "python")
     probe = "import importlib.metadata as m; print(m.version('litellm'))"
-    have = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
-    if have.returncode != 0 or have.stdout.strip() != LITELLM_VERSION:
+    installed = ""
+    if os.path.exists(python):  # a fresh machine has no venv yet: not an error
+        have = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
+        installed = have.stdout.strip() if have.returncode == 0 else ""
+    if installed != LITELLM_VERSION:
         print(f"[bench] installing litellm[proxy]=={LITELLM_VERSION} into {venv}", flush=True)
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
         subprocess.run(
