@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.background import BackgroundApp
+from tests.support.clients import close_opened_since, opened
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.images import make_image, text_image
 
@@ -45,3 +46,18 @@ def gateway() -> Iterator[GatewayProcess]:
     """One offline gateway (local/ocr only) shared by the tests that need no special env."""
     with run_gateway() as gw:
         yield gw
+
+
+@pytest.fixture(autouse=True)
+def _sdk_clients_closed() -> Iterator[None]:
+    """Every SDK client a test (or its function-scoped fixtures) made is closed when it ends."""
+    mark = opened()
+    yield
+    close_opened_since(mark)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_sdk_clients_closed() -> Iterator[None]:
+    """The clients that module- or session-scoped fixtures made, closed at the very end."""
+    yield
+    close_opened_since(0)

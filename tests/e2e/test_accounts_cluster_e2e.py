@@ -26,6 +26,7 @@ import requests
 
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support.background import BackgroundApp
+from tests.support.clients import openai_client
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.images import data_url, make_image
 from tests.support.services import redis_namespace, temporary_postgres_database
@@ -138,7 +139,7 @@ def test_rpm_is_held_by_all_replicas_together(cluster: Cluster) -> None:
             assert int(response.headers["retry-after"]) >= 1
             assert response.headers["x-ratelimit-remaining-requests"] == "0"
     # The official SDK sees the same limit as a RateLimitError.
-    client = openai.OpenAI(base_url=gateways[1].base_url, api_key=key, max_retries=0)
+    client = openai_client(base_url=gateways[1].base_url, api_key=key, max_retries=0)
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "hi"}], max_tokens=5

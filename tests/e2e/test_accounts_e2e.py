@@ -21,6 +21,7 @@ import requests
 
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support.background import BackgroundApp
+from tests.support.clients import openai_client
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.images import data_url, text_image
 from tests.support.services import redis_namespace
@@ -124,7 +125,7 @@ def test_key_lifecycle_over_the_admin_api(server: GatewayProcess) -> None:
     key, key_id = body["key"], body["id"]
     assert key.startswith("vg-") and key.startswith(body["prefix"]) and body["state"] == "active"
 
-    client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    client = openai_client(base_url=server.base_url, api_key=key, max_retries=0)
     raw = client.chat.completions.with_raw_response.create(model="local/ocr", messages=MESSAGES)
     assert "HELLO" in (raw.parse().choices[0].message.content or "").upper()
     assert raw.headers["x-ratelimit-limit-requests"] == "2"
@@ -167,7 +168,7 @@ def test_key_lifecycle_over_the_admin_api(server: GatewayProcess) -> None:
 
 def test_model_patterns_refuse_other_models(server: GatewayProcess) -> None:
     key = _admin(server, "POST", "/keys", json={"name": "vlm", "models": ["local/smol*"]}).json()
-    client = openai.OpenAI(base_url=server.base_url, api_key=key["key"], max_retries=0)
+    client = openai_client(base_url=server.base_url, api_key=key["key"], max_retries=0)
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.chat.completions.create(model="local/ocr", messages=MESSAGES)
     assert info.value.code == "model_not_allowed"
@@ -188,7 +189,7 @@ def test_cli_keys_act_on_the_running_server(server: GatewayProcess) -> None:
     made = _cli(server, "keys", "create", "--name", "from-cli", "--rpm", "100", "--json")
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)["key"]
-    client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    client = openai_client(base_url=server.base_url, api_key=key, max_retries=0)
     assert client.chat.completions.create(model="local/ocr", messages=MESSAGES).choices
 
     listed = _cli(server, "keys", "list")

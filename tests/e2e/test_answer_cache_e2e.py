@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anthropic
 import openai
 import pytest
 import requests
@@ -28,6 +27,7 @@ from PIL import Image
 
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support.background import BackgroundApp
+from tests.support.clients import anthropic_client, openai_client
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.images import data_url, make_image
 from tests.support.pdfs import text_pdf
@@ -132,7 +132,7 @@ def ask(
     """(answer text, x-visiongate-cache, the parsed completion) of one whole request."""
     content: list[dict[str, Any]] = [{"type": "text", "text": text}]
     content += [{"type": "image_url", "image_url": {"url": url}} for url in images]
-    client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0, timeout=60)
+    client = openai_client(base_url=gw.base_url, api_key=key, max_retries=0, timeout=60)
     raw = client.chat.completions.with_raw_response.create(
         model=model,
         messages=[{"role": "user", "content": content}],
@@ -198,7 +198,7 @@ def test_field_order_and_defaults_do_not_matter_but_temperature_does(
 
 
 def stream_chunks(gw: GatewayProcess, text: str, **fields: Any) -> tuple[list[Any], str | None]:
-    client = openai.OpenAI(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=60)
+    client = openai_client(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=60)
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o",
         messages=[{"role": "user", "content": text}],
@@ -359,7 +359,7 @@ def test_errors_and_cut_short_answers_are_not_kept(gw: GatewayProcess, fake: Fak
 def test_a_hit_on_the_responses_and_messages_surfaces(gw: GatewayProcess, fake: FakeOpenAI) -> None:
     text = tag()
     ask(gw, text, max_tokens=300)  # the entry, from Chat Completions
-    client = openai.OpenAI(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=60)
+    client = openai_client(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=60)
     raw = client.responses.with_raw_response.create(
         model="gpt-4o",
         input=[{"role": "user", "content": [{"type": "input_text", "text": text}]}],
@@ -369,7 +369,7 @@ def test_a_hit_on_the_responses_and_messages_surfaces(gw: GatewayProcess, fake: 
     response = raw.parse()
     assert response.status == "completed" and response.output_text
 
-    claude = anthropic.Anthropic(base_url=gw.root, api_key=KEY_A, max_retries=0, timeout=60)
+    claude = anthropic_client(base_url=gw.root, api_key=KEY_A, max_retries=0, timeout=60)
     with claude.messages.with_streaming_response.create(
         model="gpt-4o",
         max_tokens=300,  # the Messages API needs one; it is part of the key
@@ -387,7 +387,7 @@ def test_a_hit_is_recorded_at_no_cost_with_what_it_saved(
     gw: GatewayProcess, fake: FakeOpenAI
 ) -> None:
     text = tag()
-    client = openai.OpenAI(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=60)
+    client = openai_client(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=60)
     ids = []
     for _ in range(2):
         raw = client.chat.completions.with_raw_response.create(
@@ -438,7 +438,7 @@ def test_a_pdf_is_keyed_by_its_bytes(gw: GatewayProcess, fake: FakeOpenAI) -> No
         return {"type": "file", "file": {"file_data": url, "filename": "invoice.pdf"}}
 
     def ask_pdf(text: str, data: bytes) -> str | None:
-        client = openai.OpenAI(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=60)
+        client = openai_client(base_url=gw.base_url, api_key=KEY_A, max_retries=0, timeout=60)
         raw = client.chat.completions.with_raw_response.create(
             model="gpt-4o",
             messages=[

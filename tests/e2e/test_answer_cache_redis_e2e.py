@@ -15,13 +15,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-import openai
 import pytest
 import redis
 import requests
 
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support.background import BackgroundApp
+from tests.support.clients import openai_client
 from tests.support.gateway import GatewayProcess, free_port, run_gateway
 from tests.support.images import data_url, make_image
 from tests.support.services import redis_namespace
@@ -38,7 +38,7 @@ IMAGE = data_url(make_image("PNG", (72, 40), (10, 200, 90)), "image/png")
 
 
 def ask(gw: GatewayProcess, text: str) -> tuple[str, str | None]:
-    client = openai.OpenAI(base_url=gw.base_url, api_key=KEY, max_retries=0, timeout=60)
+    client = openai_client(base_url=gw.base_url, api_key=KEY, max_retries=0, timeout=60)
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o",
         messages=[

@@ -7,12 +7,12 @@ import json
 import shutil
 import subprocess
 
-import openai
 import pytest
 import requests
 
 from tests.conftest import OCR_WORDS
 from tests.support.background import BackgroundApp
+from tests.support.clients import openai_client
 from tests.support.gateway import GatewayProcess
 from tests.support.images import data_url, text_image
 
@@ -67,7 +67,7 @@ def test_documented_requests_with_openai_sdk(
     gateway: GatewayProcess, image_host: BackgroundApp, case: str, path: str
 ) -> None:
     content, expected = _three_requests(image_host)[case]
-    client = openai.OpenAI(base_url=gateway.root + path, api_key=gateway.api_key, max_retries=0)
+    client = openai_client(base_url=gateway.root + path, api_key=gateway.api_key, max_retries=0)
     completion = client.chat.completions.create(
         model="local/ocr", messages=[{"role": "user", "content": content}], max_tokens=300
     )
@@ -98,7 +98,7 @@ def test_documented_requests_streamed(
     gateway: GatewayProcess, image_host: BackgroundApp, case: str, path: str
 ) -> None:
     content, expected = _three_requests(image_host)[case]
-    client = openai.OpenAI(base_url=gateway.root + path, api_key=gateway.api_key, max_retries=0)
+    client = openai_client(base_url=gateway.root + path, api_key=gateway.api_key, max_retries=0)
     stream = client.chat.completions.create(
         model="local/ocr",
         messages=[{"role": "user", "content": content}],

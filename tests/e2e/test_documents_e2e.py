@@ -30,6 +30,7 @@ from tests.fakes.anthropic_upstream import AnthropicFake
 from tests.fakes.gemini_upstream import GeminiFake
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.support.background import BackgroundApp
+from tests.support.clients import anthropic_client
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.pdfs import (
     empty_pdf,
@@ -475,7 +476,7 @@ def test_the_server_stays_up_after_every_bad_file(world: World) -> None:
 
 
 def messages_client(gw: GatewayProcess) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.root, api_key=gw.api_key, max_retries=0, timeout=60)
+    return anthropic_client(base_url=gw.root, api_key=gw.api_key, max_retries=0, timeout=60)
 
 
 def document_block(data: bytes, **extra: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import openai
 import pytest
 import requests
 
+from tests.support.clients import openai_client
 from tests.support.gateway import GatewayProcess
 from tests.support.images import data_url, make_image
 
@@ -200,7 +201,7 @@ def test_auth_errors(gateway: GatewayProcess) -> None:
     err = _error(_post(gateway, body, key="Bearer wrong-key-123"), 401, "invalid_api_key")
     assert "wrong-key-123" not in err["message"]
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(
+        openai_client(
             base_url=gateway.base_url, api_key="nope", max_retries=0
         ).chat.completions.create(model="local/ocr", messages=_user(IMG))
 

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from tests.support.background import BackgroundApp
+from tests.support.clients import anthropic_client
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.images import data_url, make_image
 from tests.unit.local.fake_hub import fake_hub_app, repo_files
@@ -345,7 +346,6 @@ def test_the_responses_and_messages_surfaces_reach_the_local_vlm(
 ) -> None:
     """The same question by the Responses API and by the Messages API: the same greedy
     answer the model gives when called directly, and its exact token counts."""
-    import anthropic
 
     image = make_image("PNG", (64, 48), (10, 120, 200))
     url = data_url(image, "image/png")
@@ -367,7 +367,7 @@ def test_the_responses_and_messages_surfaces_reach_the_local_vlm(
     )
     assert response.output_text == text and response.status == "incomplete"
     assert response.usage is not None and response.usage.input_tokens == prompt_tokens
-    client = anthropic.Anthropic(
+    client = anthropic_client(
         base_url=vlm_gateway.root, api_key=vlm_gateway.api_key, max_retries=0, timeout=120
     )
     b64 = url.split(",", 1)[1]

@@ -17,6 +17,7 @@ from anthropic.types import RawMessageStreamEvent
 from pydantic import TypeAdapter
 
 from tests.support.background import BackgroundApp
+from tests.support.clients import anthropic_client
 from tests.support.gateway import GatewayProcess
 from tests.support.images import make_image, noise_png
 from tests.support.upstreams import CATALOG, FAMILY_MODELS, Upstreams, all_upstreams
@@ -69,9 +70,7 @@ def _fresh(upstreams: Upstreams) -> None:
 
 
 def client(gw: GatewayProcess, key: str | None = None) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=gw.root, api_key=key or gw.api_key, max_retries=0, timeout=60
-    )
+    return anthropic_client(base_url=gw.root, api_key=key or gw.api_key, max_retries=0, timeout=60)
 
 
 def blocks_for(model_id: str, image_host: BackgroundApp) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from tests.support.background import BackgroundApp
+from tests.support.clients import openai_client
 from tests.support.gateway import GatewayProcess
 from tests.support.images import data_url, make_image, noise_png
 from tests.support.upstreams import CATALOG, FAMILY_MODELS, Upstreams, all_upstreams
@@ -303,7 +304,7 @@ def test_bad_requests_are_400_naming_the_param(
 
 
 def test_auth_and_model_errors_raise_the_sdk_classes(gw: GatewayProcess) -> None:
-    bad_key = openai.OpenAI(base_url=gw.base_url, api_key="wrong", max_retries=0)
+    bad_key = openai_client(base_url=gw.base_url, api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad_key.responses.create(model="gpt-4o", input="hi")
     with pytest.raises(openai.NotFoundError) as caught:

@@ -13,13 +13,13 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import anthropic
 import openai
 import orjson
 import pytest
 import requests
 
 from tests.fakes.scripted_stream import ScriptedStream
+from tests.support.clients import anthropic_client
 from tests.support.gateway import GatewayProcess, run_gateway
 from tests.support.usage import usage_rows
 from tests.support.wire import sse_events
@@ -308,9 +308,7 @@ def test_padded_text_chunks_read_as_a_run_reach_every_surface(
 
     upstream.pieces = [stream] if reads == "one-read" else frames
     with (
-        anthropic.Anthropic(
-            base_url=gw.root, api_key=gw.api_key, max_retries=0, timeout=60
-        ) as claude,
+        anthropic_client(base_url=gw.root, api_key=gw.api_key, max_retries=0, timeout=60) as claude,
         claude.messages.stream(
             model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "x"}]
         ) as answer_events,

@@ -13,9 +13,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import openai
 import requests
+
+from tests.support.clients import openai_client
 
 __all__ = ["GatewayProcess", "free_port", "run_gateway"]
 
@@ -45,15 +48,9 @@ class GatewayProcess:
     def log_text(self) -> str:
         return self.log_path.read_text("utf-8", "replace")
 
-    def client(self, **kw: object) -> openai.OpenAI:
-        kw.setdefault("max_retries", 0)
-        kw.setdefault("timeout", 60)
-        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key, **kw)  # type: ignore[arg-type]
-
-    def async_client(self, **kw: object) -> openai.AsyncOpenAI:
-        kw.setdefault("max_retries", 0)
-        kw.setdefault("timeout", 60)
-        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, **kw)  # type: ignore[arg-type]
+    def client(self, **kw: Any) -> openai.OpenAI:
+        """An OpenAI SDK client for this gateway, closed when the test ends."""
+        return openai_client(self.base_url, self.api_key, **kw)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         if self.proc.poll() is None:
