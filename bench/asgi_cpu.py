@@ -47,6 +47,7 @@ sys.path.insert(0, _HERE)
 from scenarios import make_images  # noqa: E402
 
 _MODELS = {"openai": "gpt-4o", "anthropic": "claude-3-5-sonnet-latest"}
+_LINKED_URL = "https://images.example.invalid/photos/2026/cat-on-a-mat.jpg?size=large"
 _INSTR_BASE, _INSTR_MORE = 50, 500  # requests in the two runs of --instructions
 
 
@@ -68,6 +69,9 @@ def _bodies(route: str, surface: str = "chat") -> dict[str, bytes]:
         {"type": "text", "text": "Describe the image in one sentence."},
         {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{b64}"}},
     ]
+    # An http URL the OpenAI route hands to the provider as it is: the gateway's share is
+    # parsing and checking it. ``.invalid`` never resolves, should anything try.
+    linked = [image[0], {"type": "image_url", "image_url": {"url": _LINKED_URL}}]
 
     def body(content: list[dict[str, Any]], **extra: Any) -> bytes:
         if surface == "responses":  # the same turn as a Responses API request
@@ -81,27 +85,24 @@ def _bodies(route: str, surface: str = "chat") -> dict[str, bytes]:
             turn = [{"role": "user", "content": parts}]
             return json.dumps({"model": _MODELS[route], "input": turn, **extra}).encode()
         if surface == "messages":  # and as an Anthropic Messages API request
-            content = [
-                p
-                if p["type"] == "text"
-                else {
-                    "type": "image",
-                    "source": {
-                        "type": "base64",
-                        "media_type": "image/jpeg",
-                        "data": p["image_url"]["url"].partition(",")[2],
-                    },
-                }
-                for p in content
-            ]
+            content = [p if p["type"] == "text" else _messages_image(p) for p in content]
         msg = {"role": "user", "content": content}
         return json.dumps({"model": _MODELS[route], "messages": [msg], **extra}).encode()
 
     return {
         "text": body(text, max_tokens=64),
         "image_b64": body(image, max_tokens=64),
+        "image_url": body(linked, max_tokens=64),
         "stream": body(text, max_tokens=64, stream=True),
     }
+
+
+def _messages_image(part: dict[str, Any]) -> dict[str, Any]:
+    url = part["image_url"]["url"]
+    if not url.startswith("data:"):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    data = url.partition(",")[2]
+    return {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": data}}
 
 
 async def _drive(
