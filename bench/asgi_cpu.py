@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -47,7 +48,8 @@ sys.path.insert(0, _HERE)
 from scenarios import make_images  # noqa: E402
 
 _MODELS = {"openai": "gpt-4o", "anthropic": "claude-3-5-sonnet-latest"}
-_LINKED_URL = "https://images.example.invalid/photos/2026/cat-on-a-mat.jpg?size=large"
+_EACH = b"{each}"  # replaced in each request's body by a number of its own
+_LINKED_URL = "https://images.example.invalid/photos/2026/cat-on-a-mat.jpg?n={each}"
 _INSTR_BASE, _INSTR_MORE = 50, 500  # requests in the two runs of --instructions
 
 
@@ -70,7 +72,8 @@ def _bodies(route: str, surface: str = "chat") -> dict[str, bytes]:
         {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{b64}"}},
     ]
     # An http URL the OpenAI route hands to the provider as it is: the gateway's share is
-    # parsing and checking it. ``.invalid`` never resolves, should anything try.
+    # parsing and checking it. Each request's is new (no parse cache helps), as in
+    # bench/run.py; ``.invalid`` never resolves, should anything try.
     linked = [image[0], {"type": "image_url", "image_url": {"url": _LINKED_URL}}]
 
     def body(content: list[dict[str, Any]], **extra: Any) -> bytes:
@@ -129,16 +132,19 @@ async def _drive(
         "server": ("127.0.0.1", 8000),
     }
     statuses: dict[int, int] = {}
+    numbered = itertools.count()
+    unique = _EACH in body  # a URL made unique per request, as bench/run.py's are
 
     async def one() -> None:
         sent = False
+        payload = body.replace(_EACH, str(next(numbered)).encode()) if unique else body
         gone = asyncio.Event()
 
         async def receive() -> dict[str, Any]:
             nonlocal sent
             if not sent:
                 sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": payload, "more_body": False}
             await gone.wait()
             return {"type": "http.disconnect"}
 
