@@ -20,7 +20,11 @@ class _Closed(BaseModel):
 
 
 class ImageUrl(_Closed):
-    url: str = Field(description="http(s) URL, or data:image/<fmt>;base64,<payload>")
+    url: str = Field(
+        min_length=1,
+        pattern=r"^(https?://|data:image/)",
+        description="an http(s) URL, or data:image/<fmt>;base64,<payload>",
+    )
     detail: Literal["auto", "low", "high"] | None = None
 
 
@@ -34,6 +38,40 @@ class ImageUrlPart(_Closed):
     image_url: ImageUrl
 
 
+class _FileOptions(_Closed):
+    filename: str | None = None
+    pages: str | int | None = Field(
+        default=None,
+        description='an extension: the pages to send, e.g. "1-3,7" (the rest are never read)',
+    )
+
+
+class FileData(_FileOptions):
+    file_data: str = Field(
+        pattern=r"^data:application/pdf;base64,",
+        description="the PDF inline: data:application/pdf;base64,<payload>",
+    )
+
+
+class FileUrl(_FileOptions):
+    file_url: str = Field(
+        pattern=r"^https?://",
+        description="an extension: an http(s) URL the gateway fetches the PDF from",
+    )
+
+
+class FilePart(_Closed):
+    """A PDF, as ``file_data`` or ``file_url`` (one of the two); ``file_id`` is refused."""
+
+    type: Literal["file"]
+    file: FileData | FileUrl
+
+
+class RefusalPart(_Closed):
+    type: Literal["refusal"]
+    refusal: str
+
+
 class FunctionCall(_Closed):
     name: str
     arguments: str
@@ -45,14 +83,46 @@ class ToolCall(_Closed):
     function: FunctionCall
 
 
-class Message(_Closed):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart | ImageUrlPart] | None = Field(
-        description="image_url parts only in user messages"
-    )
+# One model per role, as parse.py tells them apart: images and files only from the
+# user, a null content only beside the assistant's tool calls, and a tool message
+# always names the call it answers.
+
+
+class SystemMessage(_Closed):
+    role: Literal["system", "developer"]
+    content: str | list[TextPart]
+    name: str | None = None
+
+
+class UserMessage(_Closed):
+    role: Literal["user"]
+    content: str | list[TextPart | ImageUrlPart | FilePart]
+    name: str | None = None
+
+
+class AssistantMessage(_Closed):
+    role: Literal["assistant"]
+    content: str | list[TextPart | RefusalPart]
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
-    tool_call_id: str | None = None
+
+
+class AssistantToolCalls(_Closed):
+    """An assistant turn that only calls tools: its content may be null."""
+
+    role: Literal["assistant"]
+    content: None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] = Field(min_length=1)
+
+
+class ToolMessage(_Closed):
+    role: Literal["tool"]
+    content: str | list[TextPart]
+    tool_call_id: str
+
+
+Message = SystemMessage | UserMessage | AssistantMessage | AssistantToolCalls | ToolMessage
 
 
 class FunctionSpec(_Closed):
@@ -78,7 +148,8 @@ class ResponseFormat(BaseModel):
 
 
 class ChatCompletionRequest(_Closed):
-    """OpenAI Chat Completions with vision: text and image_url parts, stream or not."""
+    """OpenAI Chat Completions with vision: text, image_url and file (PDF) parts, stream
+    or not."""
 
     model: str = Field(min_length=1, description="an id from GET /v1/models")
     messages: list[Message] = Field(min_length=1)

@@ -71,12 +71,13 @@ def decode_base64(payload: str | bytes, param: str, max_bytes: int) -> Decoded:
         data = pybase64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         b64 = None
-        compact = payload.encode("latin-1") if isinstance(payload, str) else payload
-        compact = compact.translate(None, _WHITESPACE)
-        compact += b"=" * (-len(compact) % 4)
         try:
+            # ASCII: a character past it is no base64 (and no whitespace) in any case.
+            compact = payload.encode("ascii") if isinstance(payload, str) else payload
+            compact = compact.translate(None, _WHITESPACE)
+            compact += b"=" * (-len(compact) % 4)
             data = pybase64.b64decode(compact, validate=True)
-        except (binascii.Error, ValueError, UnicodeEncodeError):
+        except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
             raise DocumentError(
                 "The file data is not valid base64: use the standard alphabet (A-Z, a-z, "
                 "0-9, +, /) with '=' padding.",

@@ -35,6 +35,10 @@ def test_wrapped_base64_is_accepted_but_not_kept() -> None:
         ("application/pdf;base64," + B64, "malformed"),
         ("data:application/pdf;base64,****", "not valid base64"),
         ("data:application/pdf;base64,", "empty"),
+        # Characters past ASCII, found by the schema fuzzer: once a 500 (latin-1 encode).
+        ("data:application/pdf;base64,\udb52\ude2e{\u008f SO", "not valid base64"),
+        ("data:application/pdf;base64,\u20ac" + B64, "not valid base64"),
+        ("data:application/pdf;base64,\u00a0" + B64, "not valid base64"),
     ],
 )
 def test_bad_data_urls_are_invalid_documents(url: str, words: str) -> None:
