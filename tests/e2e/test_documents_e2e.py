@@ -636,6 +636,13 @@ def test_messages_bad_documents_are_400s_naming_the_block(world: World) -> None:
             },
             "unsupported_content",
         ),
+        (  # characters past latin-1 in the base64: once a 500 (found by the schema fuzzer)
+            {
+                "type": "document",
+                "source": {"type": "base64", "media_type": "application/pdf", "data": "\u20acJVBE"},
+            },
+            "invalid_document",
+        ),
     ]
     for block, code in cases:
         with pytest.raises(anthropic.BadRequestError) as info:
