@@ -8,11 +8,15 @@ real shape. Imported with the framework app, on first use.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ChatCompletionRequest"]
+
+
+# What documents/pages.py reads: numbers and ranges, the last one maybe open ("5-").
+_PAGES = r"^\s*[1-9][0-9]*\s*(-\s*([1-9][0-9]*)?\s*)?(,\s*[1-9][0-9]*\s*(-\s*([1-9][0-9]*)?\s*)?)*$"
 
 
 class _Closed(BaseModel):
@@ -22,7 +26,7 @@ class _Closed(BaseModel):
 class ImageUrl(_Closed):
     url: str = Field(
         min_length=1,
-        pattern=r"^(https?://|data:image/)",
+        pattern=r"^(https?://|data:image/[A-Za-z0-9.+-]+;base64,)",
         description="an http(s) URL, or data:image/<fmt>;base64,<payload>",
     )
     detail: Literal["auto", "low", "high"] | None = None
@@ -40,15 +44,18 @@ class ImageUrlPart(_Closed):
 
 class _FileOptions(_Closed):
     filename: str | None = None
-    pages: str | int | None = Field(
+    pages: (
+        Annotated[str, Field(pattern=_PAGES, max_length=1000)] | Annotated[int, Field(ge=1)] | None
+    ) = Field(
         default=None,
-        description='an extension: the pages to send, e.g. "1-3,7" (the rest are never read)',
+        description='an extension: the pages to send, e.g. "1-3,7" or "5-" (the rest are '
+        "never read)",
     )
 
 
 class FileData(_FileOptions):
     file_data: str = Field(
-        pattern=r"^data:application/pdf;base64,",
+        pattern=r"^data:application/pdf;base64,[A-Za-z0-9+/]+={0,2}$",
         description="the PDF inline: data:application/pdf;base64,<payload>",
     )
 
@@ -119,7 +126,7 @@ class AssistantToolCalls(_Closed):
 class ToolMessage(_Closed):
     role: Literal["tool"]
     content: str | list[TextPart]
-    tool_call_id: str
+    tool_call_id: str = Field(min_length=1)
 
 
 Message = SystemMessage | UserMessage | AssistantMessage | AssistantToolCalls | ToolMessage
@@ -142,9 +149,29 @@ class StreamOptions(BaseModel):
     include_obfuscation: bool | None = None
 
 
-class ResponseFormat(BaseModel):
-    type: Literal["text", "json_object", "json_schema"]
-    json_schema: dict[str, Any] | None = None
+class JsonSchemaSpec(BaseModel):
+    name: str = ""
+    schema_: dict[str, Any] | bool | None = Field(default=None, alias="schema")
+    description: str | None = None
+    strict: bool | None = None
+
+
+class ResponseFormat(_Closed):
+    type: Literal["text", "json_object"]
+
+
+class JsonSchemaFormat(_Closed):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+class FunctionName(_Closed):
+    name: str
+
+
+class NamedToolChoice(_Closed):
+    type: Literal["function"] = "function"
+    function: FunctionName
 
 
 class ChatCompletionRequest(_Closed):
@@ -159,12 +186,12 @@ class ChatCompletionRequest(_Closed):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    stop: str | list[str] | None = Field(default=None, max_length=4)
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
     n: int | None = Field(default=None, ge=1, le=128)
     seed: int | None = None
-    response_format: ResponseFormat | None = None
+    response_format: ResponseFormat | JsonSchemaFormat | None = None
     tools: list[Tool] | None = None
-    tool_choice: Literal["auto", "none", "required"] | dict[str, Any] | None = None
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)

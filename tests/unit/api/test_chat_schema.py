@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from visiongate.api.chat.parse import parse_chat_request
 from visiongate.api.chat_schema import ChatCompletionRequest
+from visiongate.documents.pages import parse_pages
 from visiongate.errors import InvalidRequest
 
 PDF = "data:application/pdf;base64,JVBERi0xLjQK"
@@ -75,3 +76,59 @@ def test_what_the_parser_refuses_the_schema_refuses(message: dict[str, Any]) -> 
         parse_chat_request(body)
     with pytest.raises(ValidationError):
         ChatCompletionRequest.model_validate(body)
+
+
+FIELDS_ACCEPTED = [
+    {"stop": ["a", "b", "c", "d"]},
+    {"stop": "END"},
+    {"tool_choice": {"type": "function", "function": {"name": "f"}}},
+    {"tool_choice": "required"},
+    {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}},
+    {"response_format": {"type": "json_object"}},
+    {"max_tokens": 1, "n": 1, "seed": 7, "temperature": 0, "top_p": 1},
+]
+
+
+@pytest.mark.parametrize("fields", FIELDS_ACCEPTED)
+def test_fields_the_schema_allows_parse(fields: dict[str, Any]) -> None:
+    body = {**_body({"role": "user", "content": "hi"}), **fields}
+    ChatCompletionRequest.model_validate(body)
+    parse_chat_request(body)
+
+
+FIELDS_REFUSED = [
+    {"stop": ["a", "b", "c", "d", "e"]},
+    {"tool_choice": {"anything": 1}},
+    {"tool_choice": "sometimes"},
+    {"response_format": {"type": "json_schema", "json_schema": []}},
+    {"response_format": {"type": "yaml"}},
+    {"max_tokens": 0},
+    {"temperature": 3},
+]
+
+
+@pytest.mark.parametrize("fields", FIELDS_REFUSED)
+def test_fields_the_parser_refuses_the_schema_refuses(fields: dict[str, Any]) -> None:
+    body = {**_body({"role": "user", "content": "hi"}), **fields}
+    with pytest.raises(InvalidRequest):
+        parse_chat_request(body)
+    with pytest.raises(ValidationError):
+        ChatCompletionRequest.model_validate(body)
+
+
+def _pdf_part(**file: Any) -> dict[str, Any]:
+    return {"role": "user", "content": [{"type": "file", "file": {"file_data": PDF, **file}}]}
+
+
+@pytest.mark.parametrize("pages", ["1", "1-3,7", " 2 - 4 , 9-", 3])
+def test_page_selections_the_schema_allows_parse(pages: object) -> None:
+    ChatCompletionRequest.model_validate(_body(_pdf_part(pages=pages)))
+    parse_pages(pages, "pages")
+
+
+@pytest.mark.parametrize("pages", ["0", "a", "1,,2", "-3", "", 0, -1])
+def test_page_selections_pages_py_refuses_the_schema_refuses(pages: object) -> None:
+    with pytest.raises(InvalidRequest):
+        parse_pages(pages, "pages")
+    with pytest.raises(ValidationError):
+        ChatCompletionRequest.model_validate(_body(_pdf_part(pages=pages)))
