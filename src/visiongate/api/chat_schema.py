@@ -3,7 +3,10 @@
 Documentation only: the route is raw ASGI and parses by hand (``parse.py``), so these
 models never validate a request. They say what ``parse.py`` accepts, so that clients,
 generators and the schema-driven fuzzer (``tests/e2e/test_schema_fuzz_e2e.py``) see the
-real shape. Imported with the framework app, on first use.
+real shape: a body the schema allows parses, and what the parser refuses the schema
+refuses where JSON Schema can say it (``tests/unit/api/test_chat_schema.py``). Where the
+parser is more lenient (base64 wrapped over lines, a PDF under another declared type),
+the schema shows the canonical form. Imported with the framework app, on first use.
 """
 
 from __future__ import annotations
